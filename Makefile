@@ -1,0 +1,32 @@
+# Each target sets up its own environment: a virtual environment in .venv at the repository root,
+# created and filled from pyproject.toml when it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: train test test-slow evaluate lint clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+train: $(STAMP)  ## the main job: train the PPO partitioning agent on the embedded dataset
+	$(PY) train_agent.py $(ARGS)
+
+evaluate: $(STAMP)  ## compare the newest trained agent with every heuristic
+	$(PY) evaluate.py $(ARGS)
+
+test: $(STAMP)  ## the default (fast) test suite
+	$(PY) -m pytest -q $(ARGS)
+
+test-slow: $(STAMP)  ## the slow tests only
+	$(PY) -m pytest -q -m slow $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+clean-venv:
+	rm -rf $(VENV)
