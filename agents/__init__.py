@@ -1,0 +1,1 @@
+"""Partitioning policies: PPO and the heuristics (filled by the agents issue)."""

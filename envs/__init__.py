@@ -1,0 +1,1 @@
+"""The Gymnasium partitioning environment (filled by the environment issue)."""

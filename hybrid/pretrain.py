@@ -1,0 +1,343 @@
+"""Pretraining of the multi-task network, optionally hardware-aware, cached on disk.
+
+The environment must never retrain at start-up, so :func:`load_or_pretrain` keys a cache file by
+everything that determines the weights (dataset, architecture, training settings, hardware when
+training is hardware-aware, file format). A cache file that cannot be read, or that was written
+for another key, is reported in one line and rebuilt: it is never loaded as a wrong model.
+
+Run ``python -m hybrid.pretrain --dataset digits`` to train (or load) the model and print its
+accuracy on both tasks with all layers digital, and all layers analog at 1 s and 1 year of drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from hybrid.data import DatasetBundle, MultiTaskSplit, load_dataset
+from hybrid.hardware import HardwareConfig, get_hardware
+from hybrid.layers import hybrid_layers
+from hybrid.models import MTLNet, MTLNetConfig, build_model, layer_specs, model_config_for
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+"""Bumped whenever the cache file layout or the training code changes its result."""
+CACHE_DIR_ENV = "HYBRID_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Settings of one pretraining run.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: images per step (the paper: 100).
+        learning_rate: Adam learning rate (AnalogSGD learning rate when hardware-aware).
+        weight_decay: Adam L2 penalty.
+        hardware_aware: train through the analog tiles with AIHWKit's multiplicative weight
+            noise modifier (std from the hardware preset), as the paper's notebook does.
+        task_weights: weight of each task's cross-entropy in the training loss.
+        seed: seeds initialisation and batch order.
+    """
+
+    epochs: int = 40
+    batch_size: int = 100
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    hardware_aware: bool = False
+    task_weights: tuple[float, float] = (1.0, 1.0)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A pretrained network with what produced it.
+
+    Attributes:
+        model: the MTL network, all layers digital, in eval mode.
+        dataset: the dataset it was trained on.
+        key: the cache key (everything that determines the weights).
+        metrics: digital validation accuracy per task after training.
+        path: the cache file.
+    """
+
+    model: MTLNet
+    dataset: DatasetBundle
+    key: dict[str, Any]
+    metrics: dict[str, float]
+    path: Path
+
+
+def default_cache_dir() -> Path:
+    """``$HYBRID_CACHE_DIR`` if set, else ``~/.cache/hybrid_partition/models``."""
+    env = os.environ.get(CACHE_DIR_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "hybrid_partition" / "models"
+
+
+def task_targets(split: MultiTaskSplit) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two task targets of a split: (class labels, binary groups)."""
+    return split.labels, split.groups
+
+
+@torch.no_grad()
+def accuracy(model: MTLNet, split: MultiTaskSplit, batch_size: int = 1000) -> tuple[float, float]:
+    """Accuracy of both tasks on ``split`` with the model's current placement."""
+    model.eval()
+    correct = torch.zeros(2)
+    for images, labels, groups in split.loader(batch_size, shuffle=False):
+        logits = model(images)
+        correct[0] += (logits[0].argmax(1) == labels).sum()
+        correct[1] += (logits[1].argmax(1) == groups).sum()
+    return tuple((correct / len(split)).tolist())  # type: ignore[return-value]
+
+
+def pretrain(
+    dataset: DatasetBundle,
+    config: PretrainConfig | None = None,
+    hardware: str | HardwareConfig | None = None,
+    model_config: MTLNetConfig | None = None,
+    progress: bool = True,
+) -> tuple[MTLNet, dict[str, float]]:
+    """Train the MTL network on ``dataset``; keep the epoch with the best validation accuracy.
+
+    Returns the model (all layers digital, eval mode) and its validation accuracies.
+    """
+    config = config or PretrainConfig()
+    hardware = get_hardware(hardware)
+    torch.manual_seed(config.seed)
+    model = build_model(dataset.input_shape, hardware, model_config, config.hardware_aware)
+    layers = [layer for _, layer in hybrid_layers(model)]
+    if config.hardware_aware:
+        from aihwkit.optim import AnalogSGD
+
+        for layer in layers:
+            layer.set_analog(True)
+            layer.analog.train()
+        optimizer = AnalogSGD(model.parameters(), lr=config.learning_rate * 5, momentum=0.9)
+        optimizer.regroup_param_groups(model)
+    else:
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+    best_score, best_state, best_metrics = -1.0, None, {}
+    bar = tqdm(range(config.epochs), desc=f"pretrain {dataset.name}", disable=not progress)
+    for epoch in bar:
+        model.train()
+        if config.hardware_aware:
+            for layer in layers:
+                layer.analog.train()
+        for images, labels, groups in dataset.train.loader(config.batch_size, True, config.seed + epoch):
+            optimizer.zero_grad()
+            class_logits, group_logits = model(images)
+            loss = (config.task_weights[0] * F.cross_entropy(class_logits, labels)
+                    + config.task_weights[1] * F.cross_entropy(group_logits, groups))
+            loss.backward()
+            optimizer.step()
+        if config.hardware_aware:
+            for layer in layers:
+                layer.analog.eval()
+        val = accuracy(model, dataset.val)
+        score = sum(val)
+        if score > best_score:
+            best_score = score
+            best_state = _weights(model, from_analog=config.hardware_aware)
+            best_metrics = {"val_class_accuracy": val[0], "val_group_accuracy": val[1],
+                            "epoch": float(epoch + 1)}
+        bar.set_postfix(loss=f"{loss.item():.3f}", val_class=f"{val[0]:.3f}", val_group=f"{val[1]:.3f}")
+    digital = build_model(dataset.input_shape, hardware, model_config)
+    _load_weights(digital, best_state)
+    digital.eval()
+    return digital, best_metrics
+
+
+def _weights(model: MTLNet, from_analog: bool) -> dict[str, torch.Tensor]:
+    """The digital weights of every hybrid layer, by qualified name."""
+    state: dict[str, torch.Tensor] = {}
+    for name, layer in hybrid_layers(model):
+        if from_analog:
+            weight, bias = layer.analog.get_weights()
+            state[f"{name}.weight"] = weight.detach().clone().view_as(layer.digital.weight)
+            if bias is not None:
+                state[f"{name}.bias"] = bias.detach().clone()
+        else:
+            state[f"{name}.weight"] = layer.digital.weight.detach().clone()
+            if layer.digital.bias is not None:
+                state[f"{name}.bias"] = layer.digital.bias.detach().clone()
+    return state
+
+
+def _load_weights(model: MTLNet, state: dict[str, torch.Tensor]) -> None:
+    expected = set(_weights(model, from_analog=False))
+    if set(state) != expected:
+        raise ValueError(f"weights do not match the network: {sorted(set(state) ^ expected)}")
+    with torch.no_grad():
+        for name, layer in hybrid_layers(model):
+            layer.digital.weight.copy_(state[f"{name}.weight"])
+            if layer.digital.bias is not None:
+                layer.digital.bias.copy_(state[f"{name}.bias"])
+
+
+def cache_key(
+    dataset_name: str,
+    model_config: MTLNetConfig,
+    config: PretrainConfig,
+    hardware: HardwareConfig,
+    data_seed: int = 0,
+) -> dict[str, Any]:
+    """Everything that determines the pretrained weights."""
+    key: dict[str, Any] = {
+        "format": CACHE_FORMAT,
+        "dataset": dataset_name,
+        "data_seed": data_seed,
+        "model": model_config.to_dict(),
+        "pretrain": config.to_dict(),
+    }
+    if config.hardware_aware:
+        key["hardware"] = hardware.to_dict()
+    return json.loads(json.dumps(key))
+
+
+def _key_digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_or_pretrain(
+    dataset: str | DatasetBundle = "digits",
+    config: PretrainConfig | None = None,
+    hardware: str | HardwareConfig | None = None,
+    model_config: MTLNetConfig | None = None,
+    cache_dir: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    rebuild: bool = False,
+    progress: bool = True,
+) -> PretrainedModel:
+    """The pretrained model from the disk cache, training it first if it is not there.
+
+    Args:
+        dataset: a dataset name (``load_dataset``) or a loaded bundle.
+        config: pretraining settings (default :class:`PretrainConfig`).
+        hardware: the analog hardware (matters only for hardware-aware training).
+        model_config: the architecture (default: the paper's network for the input shape).
+        cache_dir: where cache files live (default :func:`default_cache_dir`).
+        data_dir: where CIFAR-10 lives.
+        rebuild: retrain even when a valid cache file exists.
+        progress: show a progress bar while training.
+    """
+    bundle = dataset if isinstance(dataset, DatasetBundle) else load_dataset(dataset, data_dir)
+    config = config or PretrainConfig()
+    hardware = get_hardware(hardware)
+    model_config = model_config or model_config_for(bundle.input_shape)
+    key = cache_key(bundle.name, model_config, config, hardware)
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = folder / f"{bundle.name}-{_key_digest(key)}.pt"
+    if path.exists() and not rebuild:
+        loaded = _read_cache(path, key, model_config, bundle, hardware)
+        if loaded is not None:
+            return loaded
+    model, metrics = pretrain(bundle, config, hardware, model_config, progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"key": key, "weights": _weights(model, False), "metrics": metrics}, tmp)
+    tmp.replace(path)  # atomic: an interrupted save never leaves a half-written cache file
+    return PretrainedModel(model, bundle, key, metrics, path)
+
+
+def _read_cache(
+    path: Path,
+    key: dict[str, Any],
+    model_config: MTLNetConfig,
+    bundle: DatasetBundle,
+    hardware: HardwareConfig,
+) -> PretrainedModel | None:
+    """Load a cache file, or say in one line why it is unusable and return None (rebuild)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("key") != key:
+            raise ValueError("it was written for another dataset or configuration")
+        model = build_model(bundle.input_shape, hardware, model_config)
+        _load_weights(model, payload["weights"])
+    except Exception as error:  # noqa: BLE001 - any unreadable file is rebuilt, never trusted
+        log.warning("pretrained cache %s is unusable (%s); retraining", path, str(error).splitlines()[0])
+        return None
+    model.eval()
+    return PretrainedModel(model, bundle, key, dict(payload.get("metrics", {})), path)
+
+
+def accuracy_report(
+    pretrained: PretrainedModel,
+    hardware: str | HardwareConfig | None = None,
+    ages_s: tuple[float, ...] = (1.0, 3.15e7),
+    repeats: int = 3,
+    eval_size: int | None = None,
+) -> list[dict[str, Any]]:
+    """Test accuracy of both tasks with all layers digital, then all analog at each drift age
+    (mean over ``repeats`` programming draws)."""
+    from hybrid.simulator import CachedEvaluator  # local: the simulator imports this module's peers
+
+    split = pretrained.dataset.test if eval_size is None else pretrained.dataset.test.subset(eval_size)
+    hardware = get_hardware(hardware)
+    model = build_model(pretrained.dataset.input_shape, hardware, model_config_for(pretrained.dataset.input_shape))
+    _load_weights(model, _weights(pretrained.model, False))
+    names = [spec.name for spec in layer_specs(model, pretrained.dataset.input_shape)]
+    evaluator = CachedEvaluator(model, split.images, task_targets(split), seed=0, layer_names=names)
+    rows = []
+    digital = evaluator.evaluate([None] * evaluator.n_layers)
+    rows.append({"placement": "all digital", "age_s": 0.0, "class_accuracy": digital.accuracies[0],
+                 "group_accuracy": digital.accuracies[1]})
+    for age in ages_s:
+        results = [evaluator.evaluate([(draw, age)] * evaluator.n_layers) for draw in range(repeats)]
+        rows.append({
+            "placement": "all analog",
+            "age_s": age,
+            "class_accuracy": sum(r.accuracies[0] for r in results) / repeats,
+            "group_accuracy": sum(r.accuracies[1] for r in results) / repeats,
+        })
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: pretrain (or load) and print the accuracy table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="digits", help="digits, digits32 or cifar10")
+    parser.add_argument("--data-dir", default=None, help="folder holding CIFAR-10")
+    parser.add_argument("--hardware", default="paper-pcm", help="hardware preset for the analog rows")
+    parser.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
+    parser.add_argument("--hardware-aware", action="store_true", help="train with weight noise")
+    parser.add_argument("--rebuild", action="store_true", help="retrain even if cached")
+    parser.add_argument("--repeats", type=int, default=3, help="programming draws per analog row")
+    args = parser.parse_args(argv)
+    config = PretrainConfig(epochs=args.epochs, hardware_aware=args.hardware_aware)
+    pretrained = load_or_pretrain(args.dataset, config, args.hardware, data_dir=args.data_dir,
+                                  rebuild=args.rebuild)
+    print(f"model: {pretrained.path}")
+    print(f"{'placement':<12} {'drift age':>10} {'class acc':>10} {'group acc':>10}   ({args.hardware})")
+    for row in accuracy_report(pretrained, args.hardware, repeats=args.repeats):
+        age = "-" if row["placement"] == "all digital" else _format_age(row["age_s"])
+        print(f"{row['placement']:<12} {age:>10} {row['class_accuracy']:>10.3f} {row['group_accuracy']:>10.3f}")
+
+
+def _format_age(seconds: float) -> str:
+    for unit, size in (("y", 3.15e7), ("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+if __name__ == "__main__":
+    main()
