@@ -71,8 +71,14 @@ class HardwareConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("g_max_us", "prog_noise_scale", "read_noise_scale", "drift_scale",
-                     "out_noise", "weight_modifier_std"):
+        for name in (
+            "g_max_us",
+            "prog_noise_scale",
+            "read_noise_scale",
+            "drift_scale",
+            "out_noise",
+            "weight_modifier_std",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"hardware {name} must be a finite number >= 0, got {value!r}")
@@ -81,7 +87,9 @@ class HardwareConfig:
         if int(self.io_bits) != self.io_bits or not 0 <= self.io_bits <= 16:
             raise ValueError(f"hardware io_bits must be an integer in 0..16, got {self.io_bits!r}")
         if int(self.tile_size) != self.tile_size or self.tile_size < 1:
-            raise ValueError(f"hardware tile_size must be a positive integer, got {self.tile_size!r}")
+            raise ValueError(
+                f"hardware tile_size must be a positive integer, got {self.tile_size!r}"
+            )
 
     def replace(self, **changes: Any) -> HardwareConfig:
         """A copy with some fields changed; an unknown field is a one-line error."""
@@ -199,6 +207,8 @@ def get_hardware(spec: str | HardwareConfig | dict[str, Any] | None = None) -> H
         overrides = dict(spec)
         preset = overrides.pop("preset", None)
         if preset is None:
-            preset = overrides.get("name") if overrides.get("name") in HARDWARE_PRESETS else "paper-pcm"
+            preset = (
+                overrides.get("name") if overrides.get("name") in HARDWARE_PRESETS else "paper-pcm"
+            )
         return get_hardware(preset).replace(**overrides)
     raise TypeError(f"hardware must be a preset name, HardwareConfig or dict, got {type(spec)}")

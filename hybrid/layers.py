@@ -73,7 +73,9 @@ class HybridLayer(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(digital, (nn.Conv2d, nn.Linear)):
-            raise TypeError(f"HybridLayer wraps nn.Conv2d or nn.Linear, got {type(digital).__name__}")
+            raise TypeError(
+                f"HybridLayer wraps nn.Conv2d or nn.Linear, got {type(digital).__name__}"
+            )
         self.hardware = get_hardware(hardware)
         self.digital = digital
         analog_class = AnalogConv2d if isinstance(digital, nn.Conv2d) else AnalogLinear
@@ -165,11 +167,13 @@ class HybridLayer(nn.Module):
             self.program()
         programmed, read = [], []
         for tile in self.analog.analog_tiles():
-            programmed.append((
-                tile.programmed_weights,
-                tile.drift_noise_parameters,
-                getattr(tile, "drift_baseline", None),
-            ))
+            programmed.append(
+                (
+                    tile.programmed_weights,
+                    tile.drift_noise_parameters,
+                    getattr(tile, "drift_baseline", None),
+                )
+            )
             read.append((tile.tile.weight.data.clone(), torch.as_tensor(tile.alpha).clone()))
         return TileSnapshot(tuple(programmed), tuple(read) if include_read else None)
 

@@ -87,7 +87,9 @@ def model_config_for(input_shape: Sequence[int]) -> MTLNetConfig:
         raise ValueError(f"the MTL network needs square inputs, got {height}x{width}")
     if height <= 12:
         return dataclasses.replace(MODEL_PRESETS["digits"], in_channels=channels, input_size=height)
-    return dataclasses.replace(MODEL_PRESETS["paper-cifar"], in_channels=channels, input_size=height)
+    return dataclasses.replace(
+        MODEL_PRESETS["paper-cifar"], in_channels=channels, input_size=height
+    )
 
 
 class MTLNet(nn.Module):
@@ -180,17 +182,23 @@ def layer_specs(model: nn.Module, input_shape: Sequence[int]) -> list[LayerSpec]
             kind = "conv"
         else:
             rows, cols, kind = digital.in_features, digital.out_features, "linear"
-            mvms = int(torch.tensor(rec["out_shape"][:-1]).prod().item()) if len(rec["out_shape"]) > 1 else 1
-        specs.append(LayerSpec(
-            name=name,
-            kind=kind,
-            rows=rows,
-            cols=cols,
-            mvms_per_sample=mvms,
-            in_activations=int(torch.tensor(rec["in_shape"]).prod().item()),
-            out_activations=int(torch.tensor(rec["out_shape"]).prod().item()),
-            parent=rec["parent"],
-        ))
+            mvms = (
+                int(torch.tensor(rec["out_shape"][:-1]).prod().item())
+                if len(rec["out_shape"]) > 1
+                else 1
+            )
+        specs.append(
+            LayerSpec(
+                name=name,
+                kind=kind,
+                rows=rows,
+                cols=cols,
+                mvms_per_sample=mvms,
+                in_activations=int(torch.tensor(rec["in_shape"]).prod().item()),
+                out_activations=int(torch.tensor(rec["out_shape"]).prod().item()),
+                parent=rec["parent"],
+            )
+        )
     return specs
 
 

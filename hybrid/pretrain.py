@@ -142,11 +142,14 @@ def pretrain(
         if config.hardware_aware:
             for layer in layers:
                 layer.analog.train()
-        for images, labels, groups in dataset.train.loader(config.batch_size, True, config.seed + epoch):
+        for images, labels, groups in dataset.train.loader(
+            config.batch_size, True, config.seed + epoch
+        ):
             optimizer.zero_grad()
             class_logits, group_logits = model(images)
-            loss = (config.task_weights[0] * F.cross_entropy(class_logits, labels)
-                    + config.task_weights[1] * F.cross_entropy(group_logits, groups))
+            loss = config.task_weights[0] * F.cross_entropy(
+                class_logits, labels
+            ) + config.task_weights[1] * F.cross_entropy(group_logits, groups)
             loss.backward()
             optimizer.step()
         if config.hardware_aware:
@@ -157,9 +160,14 @@ def pretrain(
         if score > best_score:
             best_score = score
             best_state = _weights(model, from_analog=config.hardware_aware)
-            best_metrics = {"val_class_accuracy": val[0], "val_group_accuracy": val[1],
-                            "epoch": float(epoch + 1)}
-        bar.set_postfix(loss=f"{loss.item():.3f}", val_class=f"{val[0]:.3f}", val_group=f"{val[1]:.3f}")
+            best_metrics = {
+                "val_class_accuracy": val[0],
+                "val_group_accuracy": val[1],
+                "epoch": float(epoch + 1),
+            }
+        bar.set_postfix(
+            loss=f"{loss.item():.3f}", val_class=f"{val[0]:.3f}", val_group=f"{val[1]:.3f}"
+        )
     digital = build_model(dataset.input_shape, hardware, model_config)
     _load_weights(digital, best_state)
     digital.eval()
@@ -273,7 +281,9 @@ def _read_cache(
         model = build_model(bundle.input_shape, hardware, model_config)
         _load_weights(model, payload["weights"])
     except Exception as error:  # noqa: BLE001 - any unreadable file is rebuilt, never trusted
-        log.warning("pretrained cache %s is unusable (%s); retraining", path, str(error).splitlines()[0])
+        log.warning(
+            "pretrained cache %s is unusable (%s); retraining", path, str(error).splitlines()[0]
+        )
         return None
     model.eval()
     return PretrainedModel(model, bundle, key, dict(payload.get("metrics", {})), path)
@@ -290,24 +300,38 @@ def accuracy_report(
     (mean over ``repeats`` programming draws)."""
     from hybrid.simulator import CachedEvaluator  # local: the simulator imports this module's peers
 
-    split = pretrained.dataset.test if eval_size is None else pretrained.dataset.test.subset(eval_size)
+    split = (
+        pretrained.dataset.test if eval_size is None else pretrained.dataset.test.subset(eval_size)
+    )
     hardware = get_hardware(hardware)
-    model = build_model(pretrained.dataset.input_shape, hardware, model_config_for(pretrained.dataset.input_shape))
+    model = build_model(
+        pretrained.dataset.input_shape, hardware, model_config_for(pretrained.dataset.input_shape)
+    )
     _load_weights(model, _weights(pretrained.model, False))
     names = [spec.name for spec in layer_specs(model, pretrained.dataset.input_shape)]
     evaluator = CachedEvaluator(model, split.images, task_targets(split), seed=0, layer_names=names)
     rows = []
     digital = evaluator.evaluate([None] * evaluator.n_layers)
-    rows.append({"placement": "all digital", "age_s": 0.0, "class_accuracy": digital.accuracies[0],
-                 "group_accuracy": digital.accuracies[1]})
+    rows.append(
+        {
+            "placement": "all digital",
+            "age_s": 0.0,
+            "class_accuracy": digital.accuracies[0],
+            "group_accuracy": digital.accuracies[1],
+        }
+    )
     for age in ages_s:
-        results = [evaluator.evaluate([(draw, age)] * evaluator.n_layers) for draw in range(repeats)]
-        rows.append({
-            "placement": "all analog",
-            "age_s": age,
-            "class_accuracy": sum(r.accuracies[0] for r in results) / repeats,
-            "group_accuracy": sum(r.accuracies[1] for r in results) / repeats,
-        })
+        results = [
+            evaluator.evaluate([(draw, age)] * evaluator.n_layers) for draw in range(repeats)
+        ]
+        rows.append(
+            {
+                "placement": "all analog",
+                "age_s": age,
+                "class_accuracy": sum(r.accuracies[0] for r in results) / repeats,
+                "group_accuracy": sum(r.accuracies[1] for r in results) / repeats,
+            }
+        )
     return rows
 
 
@@ -316,20 +340,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="digits", help="digits, digits32 or cifar10")
     parser.add_argument("--data-dir", default=None, help="folder holding CIFAR-10")
-    parser.add_argument("--hardware", default="paper-pcm", help="hardware preset for the analog rows")
+    parser.add_argument(
+        "--hardware", default="paper-pcm", help="hardware preset for the analog rows"
+    )
     parser.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
     parser.add_argument("--hardware-aware", action="store_true", help="train with weight noise")
     parser.add_argument("--rebuild", action="store_true", help="retrain even if cached")
     parser.add_argument("--repeats", type=int, default=3, help="programming draws per analog row")
     args = parser.parse_args(argv)
     config = PretrainConfig(epochs=args.epochs, hardware_aware=args.hardware_aware)
-    pretrained = load_or_pretrain(args.dataset, config, args.hardware, data_dir=args.data_dir,
-                                  rebuild=args.rebuild)
+    pretrained = load_or_pretrain(
+        args.dataset, config, args.hardware, data_dir=args.data_dir, rebuild=args.rebuild
+    )
     print(f"model: {pretrained.path}")
-    print(f"{'placement':<12} {'drift age':>10} {'class acc':>10} {'group acc':>10}   ({args.hardware})")
+    header = f"{'placement':<12} {'drift age':>10} {'class acc':>10} {'group acc':>10}"
+    print(f"{header}   ({args.hardware})")
     for row in accuracy_report(pretrained, args.hardware, repeats=args.repeats):
         age = "-" if row["placement"] == "all digital" else _format_age(row["age_s"])
-        print(f"{row['placement']:<12} {age:>10} {row['class_accuracy']:>10.3f} {row['group_accuracy']:>10.3f}")
+        accuracies = f"{row['class_accuracy']:>10.3f} {row['group_accuracy']:>10.3f}"
+        print(f"{row['placement']:<12} {age:>10} {accuracies}")
 
 
 def _format_age(seconds: float) -> str:

@@ -308,4 +308,3 @@ class CachedEvaluator:
                 layer.forward_override = None
         self._probe_inputs = [inputs[p] for p in range(self.n_layers)]
         self._probe_outputs = [outputs[p] for p in range(self.n_layers)]
-
