@@ -1,1 +1,30 @@
-"""The Gymnasium partitioning environment (filled by the environment issue)."""
+"""The Gymnasium partitioning environment, registered as ``HybridPartition-v0`` on import.
+
+import gymnasium, envs
+env = gymnasium.make("HybridPartition-v0", scenario="no-compensation")
+"""
+
+from gymnasium.envs.registration import register, registry
+
+from envs.partition_env import ACTION_NAMES, HybridPartitionEnv
+from envs.rewards import DEFAULT_REWARD_WEIGHTS, RewardWeights, StepMetrics
+from envs.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario, Timeline, get_scenario
+
+ENV_ID = "HybridPartition-v0"
+
+if ENV_ID not in registry:
+    register(id=ENV_ID, entry_point="envs.partition_env:HybridPartitionEnv")
+
+__all__ = [
+    "ACTION_NAMES",
+    "DEFAULT_REWARD_WEIGHTS",
+    "DEFAULT_SCENARIO",
+    "ENV_ID",
+    "SCENARIOS",
+    "HybridPartitionEnv",
+    "RewardWeights",
+    "Scenario",
+    "StepMetrics",
+    "Timeline",
+    "get_scenario",
+]

@@ -113,7 +113,7 @@ class HybridLayer(nn.Module):
                 self.program()
                 self.drift_to(self.drift_age_s)
         elif not analog and self._use_analog:
-            if self._analog_weights_version() != self._analog_version:
+            if self._analog_changed():
                 self.sync_to_digital()
         self._use_analog = analog
 
@@ -132,6 +132,9 @@ class HybridLayer(nn.Module):
             self.digital.weight.copy_(weight.view_as(self.digital.weight))
             if self.digital.bias is not None and bias is not None:
                 self.digital.bias.copy_(bias.view_as(self.digital.bias))
+            # Write them back: AIHWKit programs from a reference copy taken at the last
+            # programming, which would otherwise undo the analog changes just read.
+            self.analog.set_weights(weight, bias)
         self._digital_version = self._version_of(self.digital)
         self._analog_version = self._analog_weights_version()
         self._programmed = False
@@ -140,7 +143,9 @@ class HybridLayer(nn.Module):
     def program(self) -> None:
         """Program the current weights onto the tile, drawing fresh programming noise from
         torch's global generator; the drift age restarts at 0 s."""
-        if self._version_of(self.digital) != self._digital_version:
+        if self._analog_changed():
+            self.sync_to_digital()
+        elif self._version_of(self.digital) != self._digital_version:
             self.sync_to_analog()
         self.analog.eval()
         with torch.no_grad():
@@ -154,7 +159,7 @@ class HybridLayer(nn.Module):
         and (if enabled) drift compensation, as AIHWKit's ``drift_analog_weights``."""
         if age_s < 0:
             raise ValueError(f"drift age must be >= 0 s, got {age_s}")
-        if not self._programmed:
+        if not self._programmed or self._analog_changed():
             self.program()
         self.analog.eval()
         with torch.no_grad():
@@ -224,6 +229,17 @@ class HybridLayer(nn.Module):
 
     def _analog_weights_version(self) -> tuple[int, ...]:
         return tuple(p._version for p in self.analog.parameters())
+
+    def _analog_changed(self) -> bool:
+        """Whether the tile's weights changed since the last sync: an optimiser step bumps the
+        version counters; AIHWKit's ``set_weights`` bumps none but drops the programming
+        reference that a programmed tile otherwise holds."""
+        if self._analog_weights_version() != self._analog_version:
+            return True
+        return self._programmed and any(
+            getattr(tile, "reference_combined_weights", None) is None
+            for tile in self.analog.analog_tiles()
+        )
 
     def extra_repr(self) -> str:
         return f"substrate={self.substrate}, drift_age_s={self.drift_age_s:g}"

@@ -83,6 +83,12 @@ class PretrainedModel:
     metrics: dict[str, float]
     path: Path
 
+    def instantiate(self, hardware: str | HardwareConfig | None = None) -> MTLNet:
+        """A fresh copy of the pretrained network whose analog tiles use ``hardware``."""
+        model = build_model(self.dataset.input_shape, hardware, self.model.config)
+        _load_weights(model, _weights(self.model, from_analog=False))
+        return model.eval()
+
 
 def default_cache_dir() -> Path:
     """``$HYBRID_CACHE_DIR`` if set, else ``~/.cache/hybrid_partition/models``."""
@@ -298,16 +304,12 @@ def accuracy_report(
 ) -> list[dict[str, Any]]:
     """Test accuracy of both tasks with all layers digital, then all analog at each drift age
     (mean over ``repeats`` programming draws)."""
-    from hybrid.simulator import CachedEvaluator  # local: the simulator imports this module's peers
+    from hybrid.simulator import CachedEvaluator
 
     split = (
         pretrained.dataset.test if eval_size is None else pretrained.dataset.test.subset(eval_size)
     )
-    hardware = get_hardware(hardware)
-    model = build_model(
-        pretrained.dataset.input_shape, hardware, model_config_for(pretrained.dataset.input_shape)
-    )
-    _load_weights(model, _weights(pretrained.model, False))
+    model = pretrained.instantiate(hardware)
     names = [spec.name for spec in layer_specs(model, pretrained.dataset.input_shape)]
     evaluator = CachedEvaluator(model, split.images, task_targets(split), seed=0, layer_names=names)
     rows = []

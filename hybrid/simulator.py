@@ -25,7 +25,8 @@ All caches are bounded (least recently used entries evicted first).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,9 +97,39 @@ def _tensor_bytes(tensor: torch.Tensor) -> int:
     return tensor.numel() * tensor.element_size()
 
 
-def _seed(*parts: Hashable) -> int:
-    """A 63-bit seed from numbers (Python hashes numeric tuples identically in every process)."""
-    return hash(parts) & 0x7FFF_FFFF_FFFF_FFFF
+def _seed(*parts: Any) -> int:
+    """A 63-bit seed from numbers and (nested) tuples of numbers or None.
+
+    Python hashes numeric tuples identically in every process; ``None`` (whose hash is its
+    address in Python 3.11) is replaced by a number first.
+    """
+    return hash(_numeric(parts)) & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _numeric(value: Any) -> Any:
+    if value is None:
+        return -1
+    if isinstance(value, tuple):
+        return tuple(_numeric(item) for item in value)
+    return value
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with torch's CPU generator seeded by ``seed``, then restore its state.
+
+    AIHWKit draws its noise from torch's global generator; this keeps the caller's random
+    stream (a PPO learner in the same process, say) untouched. It works on the CPU generator
+    directly because ``torch.manual_seed`` also seeds lazily-initialised accelerator
+    generators, which costs about a millisecond per call on a CUDA build of torch.
+    """
+    generator = torch.default_generator
+    saved = generator.get_state()
+    generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        generator.set_state(saved)
 
 
 @dataclass
@@ -208,8 +239,7 @@ class CachedEvaluator:
         x = self._probe_inputs[index]
         reference = self._probe_outputs[index]
         self._set_tile(index, state)
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_seed(self.seed, 3, index, state))
+        with torch.no_grad(), seeded(_seed(self.seed, 3, index, state)):
             analog = layer.analog(x)
         value = float((analog - reference).norm() / reference.norm().clamp_min(1e-12))
         self._noise[key] = value
@@ -254,8 +284,7 @@ class CachedEvaluator:
             out = layer.digital(x)
         else:
             self._set_tile(position, state)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(_seed(self.seed, key))
+            with seeded(_seed(self.seed, key)):
                 out = layer.analog(x)
         self._activations.put(key, out)
         return out
@@ -271,14 +300,13 @@ class CachedEvaluator:
         if snapshot is None:
             program_key = (index, programming_id)
             programmed = self._tiles.get(program_key)
-            with torch.random.fork_rng(devices=[]):
-                if programmed is None:
-                    torch.manual_seed(_seed(self.seed, 1, index, programming_id))
+            if programmed is None:
+                with seeded(_seed(self.seed, 1, index, programming_id)):
                     layer.program()
-                    self.stats.tile_programs += 1
-                    programmed = layer.snapshot(include_read=False)
-                    self._tiles.put(program_key, programmed)
-                torch.manual_seed(_seed(self.seed, 2, index, programming_id, age_s))
+                self.stats.tile_programs += 1
+                programmed = layer.snapshot(include_read=False)
+                self._tiles.put(program_key, programmed)
+            with seeded(_seed(self.seed, 2, index, programming_id, age_s)):
                 layer.restore(programmed, age_s)  # drifts to age_s: read noise drawn here
             self.stats.tile_reads += 1
             snapshot = layer.snapshot(include_read=True)

@@ -1,0 +1,516 @@
+"""The partitioning environment: one episode is one deployment of a hybrid analog-digital model."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from envs.rewards import RewardFunction, RewardWeights, StepMetrics, resolve_reward
+from envs.scenarios import Scenario, Timeline, get_scenario
+from hybrid.data import load_dataset
+from hybrid.energy import (
+    EnergyTable,
+    energy_per_inference,
+    get_energy_table,
+    reprogram_energy_pj,
+    substrate_cost_table,
+)
+from hybrid.hardware import HardwareConfig, get_hardware
+from hybrid.layers import HybridLayer, hybrid_layers, make_hybrid
+from hybrid.models import layer_specs
+from hybrid.pretrain import PretrainConfig, load_or_pretrain, task_targets
+from hybrid.simulator import CachedEvaluator, LayerState
+
+DIGITAL, ANALOG, REPROGRAM = 0, 1, 2
+ACTION_NAMES = ("digital", "analog", "analog+reprogram")
+LAYER_FEATURES = (
+    "is_analog",
+    "drift_age",
+    "noise",
+    "digital_energy_share",
+    "analog_energy_share",
+    "mac_share",
+)
+MAX_OBSERVATION = 10.0
+
+
+class HybridPartitionEnv(gym.Env):
+    """Choose, at each step of a deployment, where each layer of a hybrid network runs.
+
+    ## Description
+    A pretrained multi-task network (by default the paper's CNN, one shared trunk with a
+    10-class head and a binary head) is deployed for ``timeline.horizon_s`` seconds (a year by
+    default). Its toggleable layers (convolutions and linear layers) each run either digitally
+    (exact, about 1 pJ per MAC) or on simulated PCM analog tiles (IBM AIHWKit: programming noise,
+    1/f read noise, conductance drift; about 0.2 pJ per MAC plus per-tile periphery). Analog
+    weights drift from the moment they are programmed, whether or not the layer is in use, and
+    the older they are the noisier the layer. At each decision step the policy places every
+    layer and may reprogram analog layers (fresh programming noise, drift age back to zero, at an
+    energy cost). The environment evaluates both task heads on a fixed evaluation batch and
+    prices the placement with the energy model of ``hybrid.energy``.
+
+    ## Action Space
+    ``MultiDiscrete([3] * n_layers)``, one entry per toggleable layer in forward order:
+    0 = digital, 1 = analog (keep the programmed weights), 2 = analog and reprogram. With
+    ``allow_reprogram=False`` it is ``MultiDiscrete([2] * n_layers)``. A reprogrammed layer is
+    written at the start of the step's interval.
+
+    ## Observation Space
+    ``Box(0, 10, (6 * n_layers + 10,), float32)``. First, per layer (forward order), six values:
+    ``is_analog`` (0/1); ``drift_age`` (log10(1 + age_s) / log10(1 + horizon_s)); ``noise``
+    (the measured relative output error ||y_analog - y_digital|| / ||y_digital|| of the layer's
+    tile on calibration inputs, whether or not the layer is in use now); ``digital_energy_share``
+    and ``analog_energy_share`` (the layer's energy per inference on each substrate divided by
+    the all-digital energy of the whole network); ``mac_share``. Then ten global values: the
+    loss of each task (nats), the accuracy of each task, the excess loss of each task over
+    all-digital (nats), the energy ratio of the current placement, the fraction of the deployment
+    elapsed (log time), the fraction of steps left, and the fraction of layers analog. Values are
+    clipped to [0, 10]; ``info`` carries the raw numbers.
+
+    ## Rewards
+    By default (see ``envs.rewards``)::
+
+        reward = -( w_energy    * E_inference / E_all_digital
+                  + w_task_loss * sum_k task_weight_k * max(0, L_k - L_k_digital)
+                  + w_reprogram * E_reprogram / (E_all_digital * inferences_per_step) )
+
+    where ``L_k`` is task ``k``'s error rate, with
+    ``RewardWeights(energy=1, task_loss=50, reprogram=1, task_weights=(1, 1))``. Any
+    callable mapping ``StepMetrics`` to a float can replace it.
+
+    ## Starting State
+    At ``t = 0`` every layer has just been programmed on a chip drawn at random from a pool of
+    ``chip_pool`` chips (each chip = one set of programming and read noise draws) and runs
+    analog; the first observation shows that state.
+
+    ## Episode End
+    The episode terminates after ``timeline.n_steps`` steps (the end of the deployment). There
+    is no truncation.
+
+    ## Arguments
+    ``gymnasium.make("HybridPartition-v0", **kwargs)``, every argument optional:
+
+    * ``dataset``: ``"digits"`` (embedded default), ``"digits32"`` or ``"cifar10"``.
+    * ``scenario``: a name from ``envs.scenarios.SCENARIOS`` (hardware + timeline).
+    * ``hardware``: a preset name, dict or ``HardwareConfig`` overriding the scenario's.
+    * ``noise_scale``, ``drift_scale``: multipliers of the programming/read noise and of drift.
+    * ``energy_table``: a preset name, dict or ``EnergyTable`` (``hybrid.energy``).
+    * ``timeline``: a ``Timeline`` or dict (horizon_s, n_steps, first_s, spacing,
+      inferences_per_step) overriding the scenario's.
+    * ``reward``: ``RewardWeights``, a dict, a ``"energy=1,task_loss=50"`` string or a callable.
+    * ``model``: a torch module whose forward returns one logits tensor per task (made hybrid if
+      it is not); default: the pretrained paper network for the dataset.
+    * ``pretrain``: ``PretrainConfig`` or dict for the default model.
+    * ``eval_split``, ``eval_size``: the fixed evaluation batch (default: the whole validation split, 360 digits).
+    * ``chip_pool``, ``chip_offset``: chips are drawn from ``[offset, offset + pool)``; evaluate
+      on held-out chips with another offset.
+    * ``allow_reprogram``: include the reprogram action.
+    * ``data_dir``, ``cache_dir``: where data and pretrained models live.
+    * ``cache_mb``: memory bound of the evaluation caches.
+    * ``seed``: the seed of the first ``reset`` when none is given.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        dataset: str = "digits",
+        scenario: str | Scenario | None = None,
+        hardware: str | HardwareConfig | Mapping[str, Any] | None = None,
+        noise_scale: float = 1.0,
+        drift_scale: float = 1.0,
+        energy_table: str | EnergyTable | Mapping[str, Any] | None = None,
+        timeline: Timeline | Mapping[str, Any] | None = None,
+        reward: RewardWeights | Mapping[str, Any] | str | RewardFunction | None = None,
+        model: nn.Module | None = None,
+        pretrain: PretrainConfig | Mapping[str, Any] | None = None,
+        eval_split: str = "val",
+        eval_size: int | None = None,
+        chip_pool: int = 16,
+        chip_offset: int = 0,
+        allow_reprogram: bool = True,
+        data_dir: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        cache_mb: int = 2048,
+        seed: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
+        self.render_mode = render_mode
+        self.scenario = get_scenario(scenario)
+        hardware_config = (
+            get_hardware(dict(hardware) if isinstance(hardware, Mapping) else hardware)
+            if hardware is not None
+            else self.scenario.hardware_config()
+        )
+        self.hardware = hardware_config.scaled(noise_scale, drift_scale)
+        if timeline is None:
+            self.timeline = self.scenario.timeline
+        elif isinstance(timeline, Timeline):
+            self.timeline = timeline
+        else:
+            self.timeline = dataclasses.replace(self.scenario.timeline, **dict(timeline))
+        self.energy_table = get_energy_table(energy_table)
+        self.reward_function, self.reward_weights = resolve_reward(reward)
+        if eval_split not in ("train", "val", "test"):
+            raise ValueError(f"eval_split must be 'train', 'val' or 'test', got {eval_split!r}")
+        if chip_pool < 1 or chip_offset < 0:
+            raise ValueError("chip_pool must be >= 1 and chip_offset >= 0")
+        self.chip_pool, self.chip_offset = int(chip_pool), int(chip_offset)
+        self.allow_reprogram = bool(allow_reprogram)
+        self._default_seed = seed
+        self.config = {
+            "dataset": dataset,
+            "scenario": self.scenario.name,
+            "hardware": self.hardware.to_dict(),
+            "energy_table": self.energy_table.to_dict(),
+            "timeline": self.timeline.to_dict(),
+            "reward": self.reward_weights.to_dict() if self.reward_weights else "custom",
+            "eval_split": eval_split,
+            "eval_size": eval_size,
+            "chip_pool": chip_pool,
+            "chip_offset": chip_offset,
+            "allow_reprogram": allow_reprogram,
+        }
+
+        # The model and its fixed evaluation batch.
+        bundle = load_dataset(dataset, data_dir)
+        if model is None:
+            pretrain_config = (
+                pretrain
+                if isinstance(pretrain, PretrainConfig)
+                else PretrainConfig(**dict(pretrain or {}))
+            )
+            pretrained = load_or_pretrain(
+                bundle, pretrain_config, cache_dir=cache_dir, progress=False
+            )
+            model = pretrained.instantiate(self.hardware)
+            self.config["pretrain"] = pretrain_config.to_dict()
+        elif not hybrid_layers(model):
+            model = make_hybrid(model, self.hardware)
+        self.model = model.eval()
+        self.specs = layer_specs(self.model, bundle.input_shape)
+        self.layer_names = tuple(spec.name for spec in self.specs)
+        self.n_layers = len(self.specs)
+        split = getattr(bundle, eval_split)
+        if eval_size is not None:
+            split = split.subset(eval_size, seed=0)
+        self.evaluator = CachedEvaluator(
+            self.model,
+            split.images,
+            task_targets(split),
+            seed=0,
+            cache_mb=cache_mb,
+            layer_names=self.layer_names,
+        )
+        self.n_tasks = len(self.evaluator.targets)
+
+        # Constant facts, computed once.
+        self._times = self.timeline.times_s
+        self._all_digital = self.evaluator.evaluate([None] * self.n_layers)
+        self._energy_digital_pj = energy_per_inference(
+            self.specs, [False] * self.n_layers, self.energy_table
+        ).total_pj
+        self._energy_cache: dict[tuple[bool, ...], Any] = {}
+        costs = substrate_cost_table(self.specs, self.energy_table) / self._energy_digital_pj
+        macs = np.array([spec.macs for spec in self.specs], dtype=float)
+        self._static_features = np.column_stack([costs, macs / macs.sum()])
+        self._reprogram_pj = np.array(
+            [reprogram_energy_pj(spec, self.energy_table) for spec in self.specs]
+        )
+        self._log_horizon = np.log10(1.0 + self.timeline.horizon_s)
+
+        n_actions = 3 if self.allow_reprogram else 2
+        self.action_space = spaces.MultiDiscrete([n_actions] * self.n_layers)
+        n_obs = len(LAYER_FEATURES) * self.n_layers + 3 * self.n_tasks + 4
+        self.observation_space = spaces.Box(0.0, MAX_OBSERVATION, (n_obs,), np.float32)
+
+        self._step = 0
+        self._analog = np.ones(self.n_layers, dtype=bool)
+        self._programmed_step = np.full(self.n_layers, -1)
+        self._programming_count = np.zeros(self.n_layers, dtype=int)
+        self._chip = self.chip_offset
+        self._last: dict[str, Any] | None = None
+
+    # -- Gymnasium API -----------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a deployment at t = 0 on a chip drawn from the pool (``options={"chip": c}``
+        picks one)."""
+        if seed is None and self._default_seed is not None and self._np_random is None:
+            seed = self._default_seed
+        super().reset(seed=seed)
+        chip = (options or {}).get("chip")
+        self._chip = (
+            int(chip)
+            if chip is not None
+            else self.chip_offset + int(self.np_random.integers(self.chip_pool))
+        )
+        self._step = 0
+        self._analog = np.ones(self.n_layers, dtype=bool)
+        self._programmed_step = np.full(self.n_layers, -1)
+        self._programming_count = np.zeros(self.n_layers, dtype=int)
+        states = [self._layer_state(i, 0.0) for i in range(self.n_layers)]
+        evaluation = self.evaluator.evaluate(states)
+        energy = self._energy(tuple(self._analog))
+        metrics = self._metrics(evaluation, energy.total_pj, 0.0, 0, 0.0, step=-1)
+        self._last = self._info(metrics, energy, states, np.zeros(self.n_layers, bool), {})
+        return self._observation(states, metrics, 0.0), dict(self._last)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply one placement for the next interval of the deployment."""
+        if self._last is None:
+            raise RuntimeError("call reset() before step()")
+        if self._step >= self.timeline.n_steps:
+            raise RuntimeError("the deployment is over: call reset() to start a new episode")
+        action = self.check_action(action)
+        outcome = self._transition(action)
+        self._analog = outcome["analog"]
+        self._programmed_step = outcome["programmed_step"]
+        self._programming_count = outcome["programming_count"]
+        self._step += 1
+        self._last = outcome["info"]
+        terminated = self._step >= self.timeline.n_steps
+        return outcome["observation"], outcome["reward"], terminated, False, dict(outcome["info"])
+
+    def render(self) -> str | None:
+        """A one-line text summary of the last step (render_mode ``"ansi"``)."""
+        if self.render_mode != "ansi" or self._last is None:
+            return None
+        info = self._last
+        placement = " ".join(
+            f"{name}:{'A' if analog else 'D'}"
+            for name, analog in zip(self.layer_names, info["analog"], strict=True)
+        )
+        accuracy = "/".join(f"{a:.3f}" for a in info["accuracies"])
+        return (
+            f"t={info['time_s']:.3g}s {placement} acc={accuracy} "
+            f"energy={info['energy_ratio']:.3f}x digital"
+        )
+
+    # -- for planners and baselines ----------------------------------------------------------
+    def check_action(self, action: Any) -> np.ndarray:
+        """The action as an int array, or a one-line ValueError that says what is expected."""
+        n_actions = int(self.action_space.nvec[0])
+        expected = (
+            f"an action is {self.n_layers} integers (one per layer: "
+            f"{', '.join(f'{i}={name}' for i, name in enumerate(ACTION_NAMES[:n_actions]))})"
+        )
+        try:
+            array = np.asarray(action)
+        except Exception:  # noqa: BLE001
+            raise ValueError(f"{expected}; got {action!r}") from None
+        if array.shape != (self.n_layers,):
+            raise ValueError(f"{expected}; got shape {array.shape}")
+        if not np.issubdtype(array.dtype, np.number) or np.any(array != np.round(array)):
+            raise ValueError(f"{expected}; got non-integer values {array.tolist()}")
+        if array.min() < 0 or array.max() >= n_actions:
+            raise ValueError(f"{expected}; got out-of-range values {array.tolist()}")
+        return array.astype(int)
+
+    def preview(self, action: Any) -> tuple[float, dict[str, Any]]:
+        """Reward and info the action would get now, without taking the step (for the oracle)."""
+        if self._last is None or self._step >= self.timeline.n_steps:
+            raise RuntimeError("preview needs a running episode")
+        outcome = self._transition(self.check_action(action), observe=False)
+        return outcome["reward"], outcome["info"]
+
+    @property
+    def step_index(self) -> int:
+        """Steps taken in this episode."""
+        return self._step
+
+    @property
+    def times_s(self) -> np.ndarray:
+        """End time of each step (s)."""
+        return self._times
+
+    @property
+    def all_digital_accuracies(self) -> np.ndarray:
+        """Accuracy of each task with every layer digital, on the evaluation batch."""
+        return self._all_digital.accuracies
+
+    @property
+    def energy_digital_pj(self) -> float:
+        """Energy of one all-digital inference (pJ)."""
+        return self._energy_digital_pj
+
+    # -- internals ---------------------------------------------------------------------------
+    def _layer_state(
+        self,
+        index: int,
+        time_s: float,
+        programmed_step: np.ndarray | None = None,
+        programming_count: np.ndarray | None = None,
+    ) -> tuple[int, float]:
+        programmed_step = self._programmed_step if programmed_step is None else programmed_step
+        count = self._programming_count if programming_count is None else programming_count
+        step = programmed_step[index]
+        programmed_at = 0.0 if step < 0 else float(self._times[step])
+        # The r-th programming of a layer on chip c uses the programming realisation of chip
+        # (c + r) in the pool: reprogramming draws fresh noise, from a finite, cacheable set.
+        chip = (
+            self.chip_offset + (self._chip - self.chip_offset + int(count[index])) % self.chip_pool
+        )
+        return (chip, time_s - programmed_at)
+
+    def _transition(self, action: np.ndarray, observe: bool = True) -> dict[str, Any]:
+        k = self._step
+        time_s = float(self._times[k])
+        analog = action != DIGITAL
+        reprogram = action == REPROGRAM
+        programmed_step = np.where(reprogram, k - 1, self._programmed_step)
+        programming_count = self._programming_count + reprogram
+        tile_states = [
+            self._layer_state(i, time_s, programmed_step, programming_count)
+            for i in range(self.n_layers)
+        ]
+        states: list[LayerState] = [
+            tile_states[i] if analog[i] else None for i in range(self.n_layers)
+        ]
+        evaluation = self.evaluator.evaluate(states)
+        energy = self._energy(tuple(analog))
+        reprogram_pj = float(self._reprogram_pj[reprogram].sum())
+        reprogram_ratio = reprogram_pj / (
+            self._energy_digital_pj * self.timeline.inferences_per_step
+        )
+        metrics = self._metrics(
+            evaluation, energy.total_pj, reprogram_ratio, int(reprogram.sum()), time_s, k
+        )
+        reward = float(self.reward_function(metrics))
+        terms = self.reward_weights.terms(metrics) if self.reward_weights else {}
+        info = self._info(metrics, energy, tile_states, reprogram, terms, analog)
+        info["reprogram_energy_pj"] = reprogram_pj
+        info["reward"] = reward
+        outcome = {
+            "analog": analog,
+            "programmed_step": programmed_step,
+            "programming_count": programming_count,
+            "reward": reward,
+            "info": info,
+        }
+        if observe:
+            outcome["observation"] = self._observation(tile_states, metrics, time_s, analog, k + 1)
+        return outcome
+
+    def _energy(self, placement: tuple[bool, ...]) -> Any:
+        report = self._energy_cache.get(placement)
+        if report is None:
+            report = energy_per_inference(self.specs, placement, self.energy_table)
+            self._energy_cache[placement] = report
+        return report
+
+    def _metrics(
+        self,
+        evaluation: Any,
+        energy_pj: float,
+        reprogram_ratio: float,
+        n_reprogrammed: int,
+        time_s: float,
+        step: int,
+    ) -> StepMetrics:
+        return StepMetrics(
+            energy_ratio=energy_pj / self._energy_digital_pj,
+            losses=evaluation.losses,
+            digital_losses=self._all_digital.losses,
+            accuracies=evaluation.accuracies,
+            digital_accuracies=self._all_digital.accuracies,
+            reprogram_ratio=reprogram_ratio,
+            n_reprogrammed=n_reprogrammed,
+            time_s=time_s,
+            step=step,
+        )
+
+    def _observation(
+        self,
+        tile_states: Sequence[tuple[int, float]],
+        metrics: StepMetrics,
+        time_s: float,
+        analog: np.ndarray | None = None,
+        steps_done: int = 0,
+    ) -> np.ndarray:
+        analog = self._analog if analog is None else analog
+        ages = np.array([state[1] for state in tile_states])
+        noise = np.array(
+            [self.evaluator.layer_noise(i, tile_states[i]) for i in range(self.n_layers)]
+        )
+        per_layer = np.column_stack(
+            [
+                analog.astype(float),
+                np.log10(1.0 + ages) / self._log_horizon,
+                noise,
+                self._static_features,
+            ]
+        )
+        global_features = np.concatenate(
+            [
+                metrics.losses,
+                metrics.accuracies,
+                metrics.excess_losses,
+                [
+                    metrics.energy_ratio,
+                    np.log10(1.0 + time_s) / self._log_horizon,
+                    1.0 - steps_done / self.timeline.n_steps,
+                    float(np.mean(analog)),
+                ],
+            ]
+        )
+        observation = np.concatenate([per_layer.ravel(), global_features])
+        return np.clip(observation, 0.0, MAX_OBSERVATION).astype(np.float32)
+
+    def _info(
+        self,
+        metrics: StepMetrics,
+        energy: Any,
+        tile_states: Sequence[tuple[int, float]],
+        reprogram: np.ndarray,
+        terms: dict[str, float],
+        analog: np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        analog = self._analog if analog is None else analog
+        return {
+            "step": metrics.step,
+            "time_s": metrics.time_s,
+            "chip": self._chip,
+            "placement": [
+                ACTION_NAMES[REPROGRAM] if r else ("analog" if a else "digital")
+                for a, r in zip(analog, reprogram, strict=True)
+            ],
+            "analog": analog.tolist(),
+            "reprogrammed": reprogram.tolist(),
+            "drift_ages_s": [state[1] for state in tile_states],
+            "accuracies": metrics.accuracies.tolist(),
+            "losses": metrics.losses.tolist(),
+            "digital_accuracies": metrics.digital_accuracies.tolist(),
+            "digital_losses": metrics.digital_losses.tolist(),
+            "energy_pj": energy.total_pj,
+            "energy_ratio": metrics.energy_ratio,
+            "energy_breakdown_pj": {layer.name: layer.total_pj for layer in energy.layers},
+            "reprogram_energy_pj": 0.0,
+            "n_reprogrammed": metrics.n_reprogrammed,
+            "reward_terms": terms,
+        }
+
+
+def layer_of(env: HybridPartitionEnv, index: int) -> HybridLayer:
+    """The hybrid layer behind action entry ``index`` (forward order)."""
+    return dict(hybrid_layers(env.model))[env.layer_names[index]]
+
+
+def _torch_threads() -> None:
+    """Environments run in many processes: one intra-op thread each avoids oversubscription."""
+    torch.set_num_threads(1)
