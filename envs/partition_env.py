@@ -109,7 +109,8 @@ class HybridPartitionEnv(gym.Env):
     * ``model``: a torch module whose forward returns one logits tensor per task (made hybrid if
       it is not); default: the pretrained paper network for the dataset.
     * ``pretrain``: ``PretrainConfig`` or dict for the default model.
-    * ``eval_split``, ``eval_size``: the fixed evaluation batch (default: the whole validation split, 360 digits).
+    * ``eval_split``, ``eval_size``: the fixed evaluation batch (default: the whole validation
+      split, 360 digits).
     * ``chip_pool``, ``chip_offset``: chips are drawn from ``[offset, offset + pool)``; evaluate
       on held-out chips with another offset.
     * ``allow_reprogram``: include the reprogram action.

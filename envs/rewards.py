@@ -111,9 +111,8 @@ class RewardWeights:
         """Weights from a mapping; an unknown key is a one-line error naming the valid keys."""
         unknown = sorted(set(values) - set(cls.keys()))
         if unknown:
-            raise ValueError(
-                f"unknown reward weight(s) {', '.join(unknown)}; valid keys: {', '.join(cls.keys())}"
-            )
+            valid = ", ".join(cls.keys())
+            raise ValueError(f"unknown reward weight(s) {', '.join(unknown)}; valid keys: {valid}")
         values = dict(values)
         if "task_weights" in values:
             values["task_weights"] = tuple(float(w) for w in values["task_weights"])
