@@ -1,1 +1,23 @@
-"""Partitioning policies: PPO and the heuristics (filled by the agents issue)."""
+"""Partitioning policies behind one interface: PPO (stable-baselines3) and the heuristics.
+
+    from agents import make_policy, run_episode
+    policy = make_policy("greedy", env)
+    record = run_episode(env, policy, seed=0)
+"""
+
+from agents import heuristics as _heuristics  # noqa: F401  (registers the heuristics)
+from agents import ppo as _ppo  # noqa: F401  (registers "ppo")
+from agents.base import Policy, make_policy, policy_names, register
+from agents.evaluation import EpisodeRecord, run_episode
+from agents.ppo import PPOPolicy, load_agent
+
+__all__ = [
+    "EpisodeRecord",
+    "PPOPolicy",
+    "Policy",
+    "load_agent",
+    "make_policy",
+    "policy_names",
+    "register",
+    "run_episode",
+]

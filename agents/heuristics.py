@@ -1,0 +1,1 @@
+"""Heuristic policies (placeholder until written)."""

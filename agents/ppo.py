@@ -1,0 +1,155 @@
+"""The learned partitioning policy: stable-baselines3 PPO, saved and loaded as a run folder.
+
+A run folder (written by ``train_agent.py``) holds::
+
+    model.zip            the PPO agent
+    vecnormalize.pkl     observation-normalisation statistics the agent was trained with
+    config.json          everything needed to rebuild the environment and the run
+
+:func:`load_agent` turns a run folder (or its ``model.zip``) into a :class:`PPOPolicy` in one
+call; ``make_policy("ppo", env, path=...)`` does the same through the policy registry.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.base import Policy, register
+
+MODEL_FILE = "model.zip"
+NORMALIZER_FILE = "vecnormalize.pkl"
+CONFIG_FILE = "config.json"
+EVAL_CHIP_OFFSET = 1_000
+"""Evaluation and the final comparison run on chips ``1000..`` never seen in training."""
+
+
+class RunFolderError(ValueError):
+    """A run folder or model file is missing, incomplete or corrupt; the message says the fix."""
+
+
+def resolve_run(path: str | Path) -> tuple[Path, Path]:
+    """``(run folder, model file)`` for a run folder or a ``model.zip`` path, or a one-line error."""
+    path = Path(path)
+    if path.is_dir():
+        folder, model = path, path / MODEL_FILE
+    elif path.suffix == ".zip":
+        folder, model = path.parent, path
+    else:
+        raise RunFolderError(
+            f"{path} is neither a run folder nor a model.zip: train one with "
+            "`python train_agent.py --out DIR`"
+        )
+    if not model.exists():
+        raise RunFolderError(
+            f"no {model.name} in {folder}: train with `python train_agent.py --out {folder}` "
+            "(or resume with --resume)"
+        )
+    if not zipfile.is_zipfile(model):
+        raise RunFolderError(f"{model} is corrupt (not a zip archive): retrain or restore it")
+    return folder, model
+
+
+def read_run_config(folder: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a run folder, or a one-line error saying what is missing."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.exists():
+        raise RunFolderError(
+            f"{path} is missing: the run folder needs the config.json train_agent.py writes"
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RunFolderError(f"{path} is not valid JSON ({error.msg}): restore or retrain") from None
+
+
+@register("ppo")
+class PPOPolicy(Policy):
+    """A trained stable-baselines3 PPO agent (deterministic actions at evaluation).
+
+    Args:
+        path: run folder or ``model.zip`` written by ``train_agent.py``.
+        model: an already loaded SB3 model (instead of ``path``).
+        obs_mean, obs_var, clip_obs, epsilon: observation normalisation (from VecNormalize).
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        model: Any = None,
+        obs_mean: np.ndarray | None = None,
+        obs_var: np.ndarray | None = None,
+        clip_obs: float = 10.0,
+        epsilon: float = 1e-8,
+    ) -> None:
+        super().__init__()
+        self.config: dict[str, Any] = {}
+        if model is None:
+            if path is None:
+                raise ValueError("the ppo policy needs path=RUN_FOLDER (or a loaded model)")
+            loaded = load_agent(path)
+            model, obs_mean, obs_var = loaded.model, loaded.obs_mean, loaded.obs_var
+            clip_obs, epsilon, self.config = loaded.clip_obs, loaded.epsilon, loaded.config
+        self.model = model
+        self.obs_mean, self.obs_var = obs_mean, obs_var
+        self.clip_obs, self.epsilon = clip_obs, epsilon
+
+    def normalise(self, observation: np.ndarray) -> np.ndarray:
+        """Apply the training-time observation normalisation."""
+        if self.obs_mean is None:
+            return observation
+        scaled = (observation - self.obs_mean) / np.sqrt(self.obs_var + self.epsilon)
+        return np.clip(scaled, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        action, _ = self.model.predict(self.normalise(observation), deterministic=True)
+        return action
+
+
+def load_agent(path: str | Path) -> PPOPolicy:
+    """Load a trained agent from a run folder (or its ``model.zip``) as a registry policy."""
+    from stable_baselines3 import PPO
+
+    folder, model_path = resolve_run(path)
+    config = read_run_config(folder)
+    try:
+        model = PPO.load(model_path, device="cpu")
+    except Exception as error:  # noqa: BLE001 - any unreadable archive gets the same advice
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RunFolderError(f"{model_path} could not be loaded ({first_line}): retrain") from None
+    mean = var = None
+    clip_obs, epsilon = 10.0, 1e-8
+    normaliser = folder / NORMALIZER_FILE
+    if normaliser.exists():
+        try:
+            with normaliser.open("rb") as handle:
+                vec_normalize = pickle.load(handle)
+        except Exception:  # noqa: BLE001
+            raise RunFolderError(f"{normaliser} is corrupt: retrain or restore it") from None
+        mean, var = vec_normalize.obs_rms.mean, vec_normalize.obs_rms.var
+        clip_obs, epsilon = vec_normalize.clip_obs, vec_normalize.epsilon
+    policy = PPOPolicy(model=model, obs_mean=mean, obs_var=var, clip_obs=clip_obs, epsilon=epsilon)
+    policy.config = config
+    return policy
+
+
+def env_kwargs_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``gymnasium.make`` keyword arguments a run was trained with."""
+    try:
+        return dict(config["env"])
+    except KeyError:
+        raise RunFolderError("config.json has no 'env' section: it was not written by "
+                             "train_agent.py; retrain") from None
+
+
+def make_env_from_config(config: dict[str, Any], **overrides: Any) -> gym.Env:
+    """Rebuild the environment a run was trained in (``overrides`` replace keyword arguments)."""
+    import envs  # noqa: F401  (registers the environment)
+
+    return gym.make(envs.ENV_ID, **{**env_kwargs_from_config(config), **overrides})

@@ -1,0 +1,341 @@
+"""Train a PPO agent that decides where each layer of a hybrid analog-digital network runs.
+
+    python train_agent.py                       # embedded digits dataset, default scenario
+    python train_agent.py --timesteps 50000 --n-envs 2 --out runs/mine
+    python train_agent.py --out runs/mine --resume   # continue an interrupted run
+
+Every option is a field of :class:`Args` below (its docstring is the ``--help`` text). The run
+folder gets ``model.zip``, ``vecnormalize.pkl`` (observation statistics), ``config.json``
+(everything needed to rebuild the environment), checkpoints, evaluation logs and tensorboard
+logs (``tensorboard --logdir DIR/tb``). Ctrl-C saves a checkpoint; ``--resume`` continues from
+the newest one with the step count carried on. At the end the agent is compared with
+all-digital and greedy on chips it never saw.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import tyro
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecMonitor,
+    VecNormalize,
+)
+
+import agents
+import envs
+from agents.ppo import CONFIG_FILE, EVAL_CHIP_OFFSET, MODEL_FILE, NORMALIZER_FILE, PPOPolicy
+from agents.reporting import compare_policies, format_table
+from envs.rewards import RewardWeights
+
+VALIDATION_CHIP_OFFSET = 500
+"""EvalCallback selects on chips 500..; the final comparison uses chips 1000.. (never seen)."""
+
+
+@dataclass
+class Args:
+    """Train a PPO partitioning agent (stable-baselines3) on HybridPartition-v0."""
+
+    dataset: str = "digits"
+    """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
+    scenario: str = envs.DEFAULT_SCENARIO
+    """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ..."""
+    timesteps: int = 40_000
+    """total environment steps to train for (a resumed run counts the steps already done)"""
+    seed: int = 0
+    """seeds PPO, the environments' chip draws and the comparison"""
+    n_envs: int = 2
+    """parallel environments (SubprocVecEnv when > 1, one process each)"""
+    reward_weights: str = ""
+    """reward weights, e.g. 'energy=1,task_loss=50,reprogram=1' (empty: the defaults)"""
+    env_config: Path | None = None
+    """JSON file of extra HybridPartition-v0 keyword arguments (timeline, energy_table, ...)"""
+    noise_scale: float = 1.0
+    """multiplier of the programming and read noise of the scenario's hardware"""
+    drift_scale: float = 1.0
+    """multiplier of the drift of the scenario's hardware"""
+    data_dir: str | None = None
+    """folder holding CIFAR-10 (cifar-10-batches-py/)"""
+    out: Path | None = None
+    """run folder (default runs/<dataset>-<scenario>-seed<seed>)"""
+    resume: bool = False
+    """continue the run in --out from its newest checkpoint"""
+
+    learning_rate: float = 3e-4
+    """PPO Adam learning rate"""
+    n_steps: int = 256
+    """rollout length per environment between updates"""
+    batch_size: int = 128
+    """minibatch size of the PPO update"""
+    n_epochs: int = 10
+    """PPO epochs per update"""
+    gamma: float = 0.95
+    """discount factor (episodes are 12 steps long)"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    ent_coef: float = 0.01
+    """entropy bonus"""
+    clip_range: float = 0.2
+    """PPO clipping"""
+    net_arch: tuple[int, ...] = (64, 64)
+    """hidden layers of the policy and value networks"""
+
+    eval_freq: int = 4096
+    """environment steps between evaluations on validation chips"""
+    eval_episodes: int = 4
+    """episodes per evaluation"""
+    checkpoint_freq: int = 8192
+    """environment steps between checkpoints"""
+    compare_episodes: int = 5
+    """episodes (held-out chips) of the final comparison; 0 skips it"""
+    progress: bool = True
+    """show a progress bar"""
+
+
+def env_kwargs(args: Args) -> dict[str, Any]:
+    """The HybridPartition-v0 keyword arguments for these options (validated early)."""
+    kwargs: dict[str, Any] = {}
+    if args.env_config is not None:
+        if not args.env_config.exists():
+            sys.exit(f"error: --env-config {args.env_config} does not exist")
+        try:
+            kwargs.update(json.loads(args.env_config.read_text()))
+        except json.JSONDecodeError as error:
+            sys.exit(f"error: --env-config {args.env_config} is not valid JSON ({error.msg})")
+    kwargs.update(dataset=args.dataset, scenario=args.scenario)
+    if args.noise_scale != 1.0:
+        kwargs["noise_scale"] = args.noise_scale
+    if args.drift_scale != 1.0:
+        kwargs["drift_scale"] = args.drift_scale
+    if args.data_dir is not None:
+        kwargs["data_dir"] = args.data_dir
+    if args.reward_weights:
+        kwargs["reward"] = RewardWeights.parse(args.reward_weights).to_dict()
+    return kwargs
+
+
+def make_vec_env(kwargs: dict[str, Any], n_envs: int, seed: int) -> VecEnv:
+    """``n_envs`` monitored copies of the environment (one process each when > 1)."""
+
+    def factory(rank: int):
+        def build():
+            import gymnasium as gym
+
+            import envs as registered  # noqa: F401  (registers the environment in the subprocess)
+
+            torch.set_num_threads(1)  # one process per core: avoid oversubscription
+            env = gym.make(envs.ENV_ID, **kwargs)
+            env.reset(seed=seed + rank)
+            return env
+
+        return build
+
+    builders = [factory(rank) for rank in range(n_envs)]
+    venv = SubprocVecEnv(builders) if n_envs > 1 else DummyVecEnv(builders)
+    venv.seed(seed)
+    return VecMonitor(venv)
+
+
+def newest_checkpoint(out: Path) -> tuple[Path, Path | None, int] | None:
+    """The newest saved model of a run: (model.zip, vecnormalize.pkl, steps)."""
+    found = []
+    for path in (out / "checkpoints").glob("ppo_*_steps.zip"):
+        match = re.search(r"_(\d+)_steps\.zip$", path.name)
+        if match:
+            steps = int(match.group(1))
+            normaliser = path.with_name(f"ppo_vecnormalize_{steps}_steps.pkl")
+            found.append((path, normaliser if normaliser.exists() else None, steps))
+    final = out / MODEL_FILE
+    if final.exists():
+        state = json.loads((out / CONFIG_FILE).read_text()).get("result", {})
+        normaliser = out / NORMALIZER_FILE
+        found.append((final, normaliser if normaliser.exists() else None,
+                      int(state.get("num_timesteps", 0))))
+    return max(found, key=lambda item: item[2]) if found else None
+
+
+class StopAfter(BaseCallback):
+    """Raise KeyboardInterrupt after ``steps`` (tests use it to simulate Ctrl-C)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.steps:
+            raise KeyboardInterrupt
+        return True
+
+
+def save_checkpoint(model: PPO, venv: VecNormalize, out: Path, tag: str) -> Path:
+    """Save the model and its normaliser under checkpoints/ with the step count in the name."""
+    folder = out / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"ppo_{tag}_{model.num_timesteps}_steps.zip"
+    model.save(path)
+    venv.save(str(folder / f"ppo_vecnormalize_{model.num_timesteps}_steps.pkl"))
+    return path
+
+
+def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
+    """Train (or resume) and return the run folder."""
+    out = args.out or Path("runs") / f"{args.dataset}-{args.scenario}-seed{args.seed}"
+    config_path = out / CONFIG_FILE
+    if args.resume:
+        if not config_path.exists():
+            sys.exit(f"error: nothing to resume in {out}: no {CONFIG_FILE} (train without --resume)")
+        config = json.loads(config_path.read_text())
+        kwargs = config["env"]
+    else:
+        kwargs = env_kwargs(args)
+        config = {"args": _jsonable(dataclasses.asdict(args)), "env": kwargs}
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Pretrain (or load) the model once here, so the worker processes find it cached, and
+    # record the fully resolved environment configuration.
+    probe = envs.HybridPartitionEnv(**kwargs)
+    config["env_resolved"] = probe.config
+    config["layers"] = list(probe.layer_names)
+    del probe
+
+    venv = make_vec_env(kwargs, args.n_envs, args.seed)
+    eval_env = make_vec_env({**kwargs, "chip_offset": VALIDATION_CHIP_OFFSET}, 1, args.seed + 10_000)
+    resumed_from = newest_checkpoint(out) if args.resume else None
+    if args.resume and resumed_from is None:
+        sys.exit(f"error: no checkpoint or model in {out} to resume from")
+    if resumed_from is not None:
+        model_path, normaliser_path, done = resumed_from
+        venv = (VecNormalize.load(str(normaliser_path), venv) if normaliser_path
+                else VecNormalize(venv, gamma=args.gamma))
+        model = PPO.load(model_path, env=venv, device="cpu",
+                         tensorboard_log=str(out / "tb"))
+        print(f"resuming from {model_path} at {model.num_timesteps} steps")
+    else:
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=args.gamma)
+        model = PPO(
+            "MlpPolicy",
+            venv,
+            learning_rate=args.learning_rate,
+            n_steps=args.n_steps,
+            batch_size=args.batch_size,
+            n_epochs=args.n_epochs,
+            gamma=args.gamma,
+            gae_lambda=args.gae_lambda,
+            ent_coef=args.ent_coef,
+            clip_range=args.clip_range,
+            policy_kwargs={"net_arch": list(args.net_arch)},
+            tensorboard_log=str(out / "tb"),
+            seed=args.seed,
+            device="cpu",
+            verbose=0,
+        )
+    eval_env = VecNormalize(eval_env, training=False, norm_reward=False, gamma=args.gamma)
+    callbacks: list[BaseCallback] = [
+        CheckpointCallback(
+            save_freq=max(args.checkpoint_freq // args.n_envs, 1),
+            save_path=str(out / "checkpoints"),
+            name_prefix="ppo",
+            save_vecnormalize=True,
+        ),
+        EvalCallback(
+            eval_env,
+            n_eval_episodes=args.eval_episodes,
+            eval_freq=max(args.eval_freq // args.n_envs, 1),
+            log_path=str(out / "eval"),
+            best_model_save_path=str(out / "best"),
+            deterministic=True,
+            verbose=0,
+        ),
+        *extra_callbacks,
+    ]
+    config["result"] = {"status": "running", "num_timesteps": model.num_timesteps}
+    _write_json(config_path, config)
+
+    remaining = args.timesteps - model.num_timesteps
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        if remaining > 0:
+            model.learn(
+                total_timesteps=remaining,
+                callback=callbacks,
+                progress_bar=args.progress,
+                reset_num_timesteps=resumed_from is None,
+                tb_log_name="ppo",
+            )
+    except KeyboardInterrupt:
+        interrupted = True
+        path = save_checkpoint(model, venv, out, "interrupted")
+        print(f"\ninterrupted at {model.num_timesteps} steps; checkpoint {path}\n"
+              f"resume with: python train_agent.py --out {out} --resume --timesteps {args.timesteps}")
+    wall_s = time.perf_counter() - start
+    if not interrupted:
+        model.save(out / MODEL_FILE)
+        venv.save(str(out / NORMALIZER_FILE))
+    config["result"] = {
+        "status": "interrupted" if interrupted else "finished",
+        "num_timesteps": int(model.num_timesteps),
+        "train_wall_s": round(wall_s, 1),
+        "steps_per_s": round(max(remaining, 0) / wall_s, 1) if wall_s > 0 and remaining > 0 else None,
+    }
+    _write_json(config_path, config)
+    venv.close()
+    eval_env.close()
+    if interrupted:
+        return out
+    print(f"trained {model.num_timesteps} steps in {wall_s:.0f} s; run folder: {out}")
+
+    if args.compare_episodes > 0:
+        import gymnasium as gym
+
+        env = gym.make(envs.ENV_ID, **{**kwargs, "chip_offset": EVAL_CHIP_OFFSET})
+        policies = {
+            "ppo": PPOPolicy(path=out),
+            "all-digital": agents.make_policy("all-digital"),
+            "greedy": agents.make_policy("greedy"),
+        }
+        seeds = list(range(args.seed, args.seed + args.compare_episodes))
+        rows = compare_policies(env, policies, seeds)
+        print(f"\ncomparison on {len(seeds)} held-out chips (seeds {seeds[0]}..{seeds[-1]}):")
+        print(format_table(rows))
+        config["comparison"] = rows
+        _write_json(config_path, config)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(_jsonable(payload), indent=2))
+    tmp.replace(path)
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    """Parse the command line and train."""
+    args = tyro.cli(Args, args=argv, description=__doc__.split("\n\n")[0])
+    try:
+        return train(args)
+    except ValueError as error:  # configuration errors: one line, no traceback
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()
