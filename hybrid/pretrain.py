@@ -44,7 +44,8 @@ class PretrainConfig:
     Attributes:
         epochs: passes over the training split.
         batch_size: images per step (the paper: 100).
-        learning_rate: Adam learning rate (AnalogSGD learning rate when hardware-aware).
+        learning_rate: Adam learning rate. Hardware-aware training uses AIHWKit's AnalogSGD
+            (momentum 0.9) at 5x this rate: 0.01 by default, the paper's setting.
         weight_decay: Adam L2 penalty.
         hardware_aware: train through the analog tiles with AIHWKit's multiplicative weight
             noise modifier (std from the hardware preset), as the paper's notebook does.
@@ -135,7 +136,8 @@ def pretrain(
         for layer in layers:
             layer.set_analog(True)
             layer.analog.train()
-        optimizer = AnalogSGD(model.parameters(), lr=config.learning_rate * 5, momentum=0.9)
+        analog_lr = config.learning_rate * 5  # 0.01 at the default: the paper's AnalogSGD rate
+        optimizer = AnalogSGD(model.parameters(), lr=analog_lr, momentum=0.9)
         optimizer.regroup_param_groups(model)
     else:
         optimizer = torch.optim.Adam(

@@ -158,7 +158,9 @@ class CachedEvaluator:
         probe_size: images used by :meth:`layer_noise` to measure each layer in isolation.
 
     Layer order is execution order (as ``hybrid.models.layer_specs`` lists it), given by
-    ``layer_names``.
+    ``layer_names``. The evaluator owns the model's analog tiles: it remembers which state it
+    last put each tile in, so give each evaluator its own model and do not program or drift the
+    model's layers behind its back.
     """
 
     def __init__(
