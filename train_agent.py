@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 import tyro
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
@@ -138,7 +136,6 @@ def make_vec_env(kwargs: dict[str, Any], n_envs: int, seed: int) -> VecEnv:
 
             import envs as registered  # noqa: F401  (registers the environment in the subprocess)
 
-            torch.set_num_threads(1)  # one process per core: avoid oversubscription
             env = gym.make(envs.ENV_ID, **kwargs)
             env.reset(seed=seed + rank)
             return env

@@ -116,6 +116,8 @@ class HybridPartitionEnv(gym.Env):
     * ``allow_reprogram``: include the reprogram action.
     * ``data_dir``, ``cache_dir``: where data and pretrained models live.
     * ``cache_mb``: memory bound of the evaluation caches.
+    * ``torch_threads``: torch intra-op threads to use (a process-wide setting; default 1, the
+      fastest for these small tensors; None leaves it alone).
     * ``seed``: the seed of the first ``reset`` when none is given.
 
     ## Version History
@@ -144,10 +146,15 @@ class HybridPartitionEnv(gym.Env):
         data_dir: str | Path | None = None,
         cache_dir: str | Path | None = None,
         cache_mb: int = 2048,
+        torch_threads: int | None = 1,
         seed: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         super().__init__()
+        if torch_threads is not None:
+            # The simulation works on small tensors: one thread is fastest, and on a loaded
+            # 2-core machine torch's default thread pool made a step about 40x slower.
+            torch.set_num_threads(int(torch_threads))
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
@@ -511,7 +518,3 @@ def layer_of(env: HybridPartitionEnv, index: int) -> HybridLayer:
     """The hybrid layer behind action entry ``index`` (forward order)."""
     return dict(hybrid_layers(env.model))[env.layer_names[index]]
 
-
-def _torch_threads() -> None:
-    """Environments run in many processes: one intra-op thread each avoids oversubscription."""
-    torch.set_num_threads(1)
