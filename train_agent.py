@@ -161,8 +161,9 @@ def newest_checkpoint(out: Path) -> tuple[Path, Path | None, int] | None:
     if final.exists():
         state = json.loads((out / CONFIG_FILE).read_text()).get("result", {})
         normaliser = out / NORMALIZER_FILE
-        found.append((final, normaliser if normaliser.exists() else None,
-                      int(state.get("num_timesteps", 0))))
+        found.append(
+            (final, normaliser if normaliser.exists() else None, int(state.get("num_timesteps", 0)))
+        )
     return max(found, key=lambda item: item[2]) if found else None
 
 
@@ -195,7 +196,9 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
     config_path = out / CONFIG_FILE
     if args.resume:
         if not config_path.exists():
-            sys.exit(f"error: nothing to resume in {out}: no {CONFIG_FILE} (train without --resume)")
+            sys.exit(
+                f"error: nothing to resume in {out}: no {CONFIG_FILE} (train without --resume)"
+            )
         config = json.loads(config_path.read_text())
         kwargs = config["env"]
     else:
@@ -211,16 +214,20 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
     del probe
 
     venv = make_vec_env(kwargs, args.n_envs, args.seed)
-    eval_env = make_vec_env({**kwargs, "chip_offset": VALIDATION_CHIP_OFFSET}, 1, args.seed + 10_000)
+    eval_env = make_vec_env(
+        {**kwargs, "chip_offset": VALIDATION_CHIP_OFFSET}, 1, args.seed + 10_000
+    )
     resumed_from = newest_checkpoint(out) if args.resume else None
     if args.resume and resumed_from is None:
         sys.exit(f"error: no checkpoint or model in {out} to resume from")
     if resumed_from is not None:
         model_path, normaliser_path, done = resumed_from
-        venv = (VecNormalize.load(str(normaliser_path), venv) if normaliser_path
-                else VecNormalize(venv, gamma=args.gamma))
-        model = PPO.load(model_path, env=venv, device="cpu",
-                         tensorboard_log=str(out / "tb"))
+        venv = (
+            VecNormalize.load(str(normaliser_path), venv)
+            if normaliser_path
+            else VecNormalize(venv, gamma=args.gamma)
+        )
+        model = PPO.load(model_path, env=venv, device="cpu", tensorboard_log=str(out / "tb"))
         print(f"resuming from {model_path} at {model.num_timesteps} steps")
     else:
         venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=args.gamma)
@@ -278,8 +285,10 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
     except KeyboardInterrupt:
         interrupted = True
         path = save_checkpoint(model, venv, out, "interrupted")
-        print(f"\ninterrupted at {model.num_timesteps} steps; checkpoint {path}\n"
-              f"resume with: python train_agent.py --out {out} --resume --timesteps {args.timesteps}")
+        print(
+            f"\ninterrupted at {model.num_timesteps} steps; checkpoint {path}\n"
+            f"resume with: python train_agent.py --out {out} --resume --timesteps {args.timesteps}"
+        )
     wall_s = time.perf_counter() - start
     if not interrupted:
         model.save(out / MODEL_FILE)
@@ -288,7 +297,9 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
         "status": "interrupted" if interrupted else "finished",
         "num_timesteps": int(model.num_timesteps),
         "train_wall_s": round(wall_s, 1),
-        "steps_per_s": round(max(remaining, 0) / wall_s, 1) if wall_s > 0 and remaining > 0 else None,
+        "steps_per_s": round(max(remaining, 0) / wall_s, 1)
+        if wall_s > 0 and remaining > 0
+        else None,
     }
     _write_json(config_path, config)
     venv.close()
