@@ -39,7 +39,7 @@ class Policy(ABC):
         self.env = getattr(env, "unwrapped", env)
         return self
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 - optional hook: most policies keep no state
         """Forget per-episode state (called at the start of every episode)."""
 
     @abstractmethod

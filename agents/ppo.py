@@ -35,7 +35,7 @@ class RunFolderError(ValueError):
 
 
 def resolve_run(path: str | Path) -> tuple[Path, Path]:
-    """``(run folder, model file)`` for a run folder or a ``model.zip`` path, or a one-line error."""
+    """``(run folder, model file)`` of a run folder or ``model.zip`` path, or a one-line error."""
     path = Path(path)
     if path.is_dir():
         folder, model = path, path / MODEL_FILE
@@ -66,7 +66,9 @@ def read_run_config(folder: str | Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise RunFolderError(f"{path} is not valid JSON ({error.msg}): restore or retrain") from None
+        raise RunFolderError(
+            f"{path} is not valid JSON ({error.msg}): restore or retrain"
+        ) from None
 
 
 @register("ppo")
@@ -144,8 +146,9 @@ def env_kwargs_from_config(config: dict[str, Any]) -> dict[str, Any]:
     try:
         return dict(config["env"])
     except KeyError:
-        raise RunFolderError("config.json has no 'env' section: it was not written by "
-                             "train_agent.py; retrain") from None
+        raise RunFolderError(
+            "config.json has no 'env' section: it was not written by train_agent.py; retrain"
+        ) from None
 
 
 def make_env_from_config(config: dict[str, Any], **overrides: Any) -> gym.Env:

@@ -1,0 +1,254 @@
+"""The heuristic policies: one interface, the behaviour each promises, and their ranking.
+
+Every test runs on the default environment (strong-drift scenario, digits model) cut to a
+6-step timeline; environments are shared per module so their evaluation caches stay warm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+import agents
+import envs
+from agents import make_policy, policy_names, run_episode
+from envs import HybridPartitionEnv
+
+DIGITAL, ANALOG, REPROGRAM = 0, 1, 2
+N_STEPS = 6
+SHORT_TIMELINE = {"n_steps": N_STEPS}
+HEURISTICS = (
+    "all-digital",
+    "all-analog",
+    "random",
+    "keep-first-last-digital",
+    "saving-vs-noise",
+    "threshold",
+    "greedy",
+    "oracle",
+)
+DEPLOYABLE = HEURISTICS[:6]  # read only the observation and static layer facts
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread, as the environment uses (restored for the other test modules)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(one_torch_thread: None, request: pytest.FixtureRequest) -> Path:
+    """The session's pretrained-model cache folder."""
+    return request.getfixturevalue("digits_pretrained").path.parent
+
+
+@pytest.fixture(scope="module")
+def env(cache_dir: Path) -> Iterator[gymnasium.Env]:
+    """The registered environment on a 6-step timeline, reprogramming allowed."""
+    made = gymnasium.make(envs.ENV_ID, timeline=SHORT_TIMELINE, cache_dir=cache_dir)
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="module")
+def fixed_env(cache_dir: Path) -> HybridPartitionEnv:
+    """The same environment without the reprogram action (actions 0/1 only)."""
+    return HybridPartitionEnv(timeline=SHORT_TIMELINE, allow_reprogram=False, cache_dir=cache_dir)
+
+
+def actions_of(record: agents.EpisodeRecord) -> np.ndarray:
+    """The actions of an episode, shape (n_steps, n_layers)."""
+    return np.array([step["action"] for step in record.steps])
+
+
+# --- the shared interface -----------------------------------------------------------------------
+
+
+def test_every_heuristic_is_registered() -> None:
+    assert set(HEURISTICS) <= set(policy_names())
+
+
+@pytest.mark.parametrize("name", HEURISTICS)
+def test_each_heuristic_runs_a_full_episode_with_valid_actions(
+    env: gymnasium.Env, name: str
+) -> None:
+    unwrapped = env.unwrapped
+    record = run_episode(env, make_policy(name, env), seed=0)
+
+    assert record.policy == name
+    assert len(record.steps) == N_STEPS
+    for step in record.steps:
+        assert env.action_space.contains(np.asarray(step["action"], dtype=np.int64))
+    assert np.isfinite(record.episode_return)
+    assert unwrapped.chip_offset <= record.chip < unwrapped.chip_offset + unwrapped.chip_pool
+
+
+@pytest.mark.parametrize("name", DEPLOYABLE)
+def test_deployable_heuristics_never_preview(
+    env: gymnasium.Env, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def forbidden(action: Any) -> Any:
+        raise AssertionError(f"{name} called env.preview")
+
+    monkeypatch.setattr(env.unwrapped, "preview", forbidden)
+    policy = make_policy(name, env)
+    assert not policy.uses_preview
+    assert len(run_episode(env, policy, seed=1).steps) == N_STEPS
+
+
+def test_unknown_policy_name_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="nope") as error:
+        make_policy("nope")
+    message = str(error.value)
+    assert "\n" not in message
+    for name in HEURISTICS:
+        assert name in message
+
+
+# --- what each heuristic promises ---------------------------------------------------------------
+
+
+def test_all_digital_costs_exactly_the_digital_energy_and_keeps_digital_accuracy(
+    env: gymnasium.Env,
+) -> None:
+    record = run_episode(env, make_policy("all-digital", env), seed=0)
+
+    assert [step["energy_ratio"] for step in record.steps] == pytest.approx([1.0] * N_STEPS)
+    for step in record.steps:
+        assert step["accuracies"] == pytest.approx(step["digital_accuracies"])
+    assert record.episode_return == pytest.approx(-float(N_STEPS))
+
+
+def test_all_analog_is_programmed_once_and_never_reprogrammed(env: gymnasium.Env) -> None:
+    record = run_episode(env, make_policy("all-analog", env), seed=0)
+
+    assert np.all(actions_of(record) == ANALOG)
+    assert record.n_reprogrammed == 0
+    final_ages = record.steps[-1]["drift_ages_s"]
+    assert final_ages == pytest.approx([env.unwrapped.times_s[-1]] * len(final_ages))
+    assert record.mean_energy_ratio < 0.3
+
+
+def test_keep_first_last_digital_keeps_the_input_layer_and_both_heads_digital(
+    env: gymnasium.Env,
+) -> None:
+    record = run_episode(env, make_policy("keep-first-last-digital", env), seed=0)
+    names = env.unwrapped.layer_names
+    expected = [DIGITAL if name in ("conv1", "fc3", "fc4") else ANALOG for name in names]
+
+    assert np.all(actions_of(record) == expected)
+
+
+def test_random_is_reproducible_for_a_seed_and_differs_across_seeds(env: gymnasium.Env) -> None:
+    def two_episodes(seed: int) -> np.ndarray:
+        policy = make_policy("random", env, seed=seed)
+        return np.stack([actions_of(run_episode(env, policy, seed=s)) for s in (0, 1)])
+
+    first, again, other = two_episodes(3), two_episodes(3), two_episodes(4)
+
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert not np.array_equal(first[0], first[1]), "each episode should draw new actions"
+    assert set(np.unique(first)) == {DIGITAL, ANALOG, REPROGRAM}
+
+
+def test_random_policy_leaves_the_environment_rng_alone(env: gymnasium.Env) -> None:
+    env.reset(seed=5)
+    expected = env.unwrapped.np_random.integers(1 << 30)
+    env.reset(seed=5)
+    make_policy("random", env, seed=9).predict(np.zeros(1), episode_start=True)
+    assert env.unwrapped.np_random.integers(1 << 30) == expected
+
+
+def test_threshold_zero_moves_one_layer_per_step_in_the_given_order(env: gymnasium.Env) -> None:
+    order = ["fc4", "conv1", "fc2", "conv2", "fc1", "fc3"]
+    names = env.unwrapped.layer_names
+    policy = make_policy("threshold", env, threshold=0.0, order=order)
+    actions = actions_of(run_episode(env, policy, seed=0))
+
+    for step, action in enumerate(actions):  # all analog first, then one more layer per step
+        digital = {names[i] for i in np.flatnonzero(action == DIGITAL)}
+        assert digital == set(order[:step])
+    assert not np.any(actions == REPROGRAM)
+
+
+def test_threshold_moves_nothing_while_losses_stay_below_it(env: gymnasium.Env) -> None:
+    policy = make_policy("threshold", env, threshold=1e6)
+    assert np.all(actions_of(run_episode(env, policy, seed=0)) == ANALOG)
+
+
+def test_threshold_reacts_to_the_observed_loss_in_forward_order(env: gymnasium.Env) -> None:
+    record = run_episode(env, make_policy("threshold", env), seed=0)
+    threshold = make_policy("threshold").threshold
+    actions = actions_of(record)
+    n_digital = (actions == DIGITAL).sum(axis=1)
+
+    for step in range(1, N_STEPS):
+        above = max(record.steps[step - 1]["losses"]) > threshold
+        assert n_digital[step] == n_digital[step - 1] + int(above)
+        assert np.all(actions[step, : n_digital[step]] == DIGITAL)  # a prefix: forward order
+    assert 0 < n_digital[-1] < N_STEPS, "the default threshold should trigger, not every step"
+
+
+def test_threshold_order_with_an_unknown_layer_is_a_one_line_error(env: gymnasium.Env) -> None:
+    with pytest.raises(ValueError, match="unknown layer 'fc9'.*conv1"):
+        make_policy("threshold", env, order=["fc9"])
+
+
+@pytest.mark.parametrize("tolerance", [0.01, 0.03])
+def test_greedy_stays_within_its_tolerance_every_step_and_saves_energy(
+    env: gymnasium.Env, tolerance: float
+) -> None:
+    policy = make_policy("greedy", env, tolerance=tolerance)
+    record = run_episode(env, policy, seed=0)
+
+    assert policy.uses_preview
+    for step in record.steps:
+        drop = np.subtract(step["digital_accuracies"], step["accuracies"])
+        assert np.all(drop <= tolerance + 1e-9)
+    assert record.mean_energy_ratio < 0.9
+
+
+def test_greedy_beats_the_static_extremes(env: gymnasium.Env) -> None:
+    returns = {
+        name: run_episode(env, make_policy(name, env), seed=0).episode_return
+        for name in ("greedy", "all-digital", "all-analog")
+    }
+    assert returns["greedy"] > returns["all-digital"] > returns["all-analog"]
+
+
+def test_oracle_refuses_models_larger_than_max_layers(env: gymnasium.Env) -> None:
+    with pytest.raises(ValueError, match="6 layers, more than max_layers=5") as error:
+        make_policy("oracle", env, max_layers=5)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_without_reprogramming_the_oracle_beats_every_heuristic(
+    fixed_env: HybridPartitionEnv, seed: int
+) -> None:
+    returns = {
+        name: run_episode(fixed_env, make_policy(name, fixed_env), seed=seed).episode_return
+        for name in HEURISTICS
+    }
+    oracle = returns.pop("oracle")
+    for name, value in returns.items():
+        assert oracle >= value - 1e-9, f"{name} beat the oracle: {value} > {oracle}"
+    assert oracle > returns["all-digital"] + 0.5
+
+
+def test_pruned_oracle_chooses_what_full_enumeration_chooses(env: gymnasium.Env) -> None:
+    pruned = run_episode(env, make_policy("oracle", env), seed=1)
+    full = run_episode(env, make_policy("oracle", env, prune=False), seed=1)
+
+    assert np.array_equal(actions_of(pruned), actions_of(full))
+    assert pruned.episode_return == pytest.approx(full.episode_return)
