@@ -41,6 +41,9 @@ from agents.ppo import CONFIG_FILE, EVAL_CHIP_OFFSET, MODEL_FILE, NORMALIZER_FIL
 from agents.reporting import compare_policies, format_table
 from envs.rewards import RewardWeights
 
+DEFAULT_TIMESTEPS = 40_000
+"""Chosen by measurement (see README, Results): about 100 environment steps per second with
+two environment processes on a 2-core CPU, so the default run trains in about 7 minutes."""
 VALIDATION_CHIP_OFFSET = 500
 """EvalCallback selects on chips 500..; the final comparison uses chips 1000.. (never seen)."""
 
@@ -53,8 +56,9 @@ class Args:
     """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
     scenario: str = envs.DEFAULT_SCENARIO
     """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ..."""
-    timesteps: int = 40_000
-    """total environment steps to train for (a resumed run counts the steps already done)"""
+    timesteps: int | None = None
+    """total environment steps (default 40000; --resume keeps the run's own total unless given;
+    the steps already done count towards it)"""
     seed: int = 0
     """seeds PPO, the environments' chip draws and the comparison"""
     n_envs: int = 2
@@ -190,6 +194,27 @@ def save_checkpoint(model: PPO, venv: VecNormalize, out: Path, tag: str) -> Path
     return path
 
 
+def resumed_args(args: Args, config: dict[str, Any]) -> Args:
+    """The saved options of the run being resumed; only the run's length, the comparison and
+    the progress bar may be changed on the command line."""
+    saved = dict(config.get("args", {}))
+    fields = {f.name for f in dataclasses.fields(Args)}
+    restored = {key: value for key, value in saved.items() if key in fields}
+    for path_field in ("out", "env_config"):
+        if restored.get(path_field) is not None:
+            restored[path_field] = Path(restored[path_field])
+    if "net_arch" in restored:
+        restored["net_arch"] = tuple(restored["net_arch"])
+    restored.update(
+        out=args.out,
+        resume=True,
+        progress=args.progress,
+        compare_episodes=args.compare_episodes,
+        timesteps=args.timesteps if args.timesteps is not None else saved.get("timesteps"),
+    )
+    return Args(**restored)
+
+
 def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
     """Train (or resume) and return the run folder."""
     out = args.out or Path("runs") / f"{args.dataset}-{args.scenario}-seed{args.seed}"
@@ -201,7 +226,10 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
             )
         config = json.loads(config_path.read_text())
         kwargs = config["env"]
+        args = resumed_args(args, config)
     else:
+        if args.timesteps is None:
+            args = dataclasses.replace(args, timesteps=DEFAULT_TIMESTEPS)
         kwargs = env_kwargs(args)
         config = {"args": _jsonable(dataclasses.asdict(args)), "env": kwargs}
     out.mkdir(parents=True, exist_ok=True)

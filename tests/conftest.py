@@ -15,3 +15,20 @@ def digits_pretrained(tmp_path_factory: pytest.TempPathFactory) -> PretrainedMod
     """
     cache_dir = tmp_path_factory.mktemp("pretrained")
     return load_or_pretrain("digits", cache_dir=cache_dir, progress=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory):
+    """A PPO run folder from ``train_agent.py --timesteps 2048`` (about a minute), shared by the
+    train_agent and evaluate tests: read it, copy it to change it."""
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:  # the scripts live at the repository root, outside the packages
+        sys.path.insert(0, root)
+    import train_agent
+
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    argv = ["--timesteps", "2048", "--out", str(out), "--seed", "0"]
+    return train_agent.main([*argv, "--no-progress", "--compare-episodes", "0"])

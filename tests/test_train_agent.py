@@ -1,0 +1,109 @@
+"""train_agent.py: a short run writes a loadable run folder, Ctrl-C and --resume carry the step
+count on, and bad options are one-line errors.
+
+The trained run comes from the session fixture ``smoke_run`` (tests/conftest.py): 2048 steps,
+about a minute; the resume test trains another 2048 steps in two halves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the scripts live at the repository root, outside the packages
+    sys.path.insert(0, str(ROOT))
+
+import agents  # noqa: E402
+import train_agent  # noqa: E402
+from agents.ppo import EVAL_CHIP_OFFSET, PPOPolicy, make_env_from_config  # noqa: E402
+
+FAST = ["--no-progress", "--compare-episodes", "0"]
+
+
+def test_smoke_run_writes_model_normaliser_and_config(smoke_run: Path):
+    assert {"model.zip", "vecnormalize.pkl", "config.json"} <= {p.name for p in smoke_run.iterdir()}
+    config = json.loads((smoke_run / "config.json").read_text())
+    assert config["result"]["status"] == "finished"
+    assert config["result"]["num_timesteps"] == 2048
+    assert config["args"]["seed"] == 0 and config["args"]["timesteps"] == 2048
+    # The environment section is exactly what gymnasium.make needs to rebuild it.
+    assert config["env"]["dataset"] == "digits"
+    assert config["env"]["scenario"] == config["env_resolved"]["scenario"]
+    assert config["layers"] == ["conv1", "conv2", "fc1", "fc2", "fc3", "fc4"]
+
+
+def test_saved_agent_loads_in_one_call_and_runs_as_a_registry_policy(smoke_run: Path):
+    loaded = agents.load_agent(smoke_run)
+    assert isinstance(loaded, PPOPolicy)
+    assert loaded.obs_mean is not None  # the training-time observation statistics came along
+    env = make_env_from_config(loaded.config, chip_offset=EVAL_CHIP_OFFSET)
+    n_steps = env.unwrapped.timeline.n_steps
+
+    policy = agents.make_policy("ppo", env, path=smoke_run)
+    record = agents.run_episode(env, policy, seed=3)
+    assert len(record.steps) == n_steps
+    assert record.chip >= EVAL_CHIP_OFFSET  # a held-out chip
+    actions = np.array([step["action"] for step in record.steps])
+    assert actions.shape == (n_steps, 6) and set(np.unique(actions)) <= {0, 1, 2}
+    assert np.isfinite(record.episode_return)
+
+    # Deterministic: the model.zip path and the one-call loader act exactly alike.
+    again = agents.run_episode(env, agents.make_policy("ppo", env, path=smoke_run / "model.zip"), 3)
+    assert [s["action"] for s in again.steps] == actions.tolist()
+    assert again.episode_return == record.episode_return
+    replay = agents.run_episode(env, loaded.bind(env), 3)
+    assert replay.episode_return == record.episode_return
+
+
+def test_interrupt_and_resume_carry_the_step_count_on(tmp_path: Path, capsys):
+    out = tmp_path / "run"
+    args = train_agent.Args(
+        timesteps=2048, out=out, seed=0, n_envs=1, progress=False, compare_episodes=0
+    )
+    train_agent.train(args, extra_callbacks=[train_agent.StopAfter(1024)])  # a simulated Ctrl-C
+    interrupted = json.loads((out / "config.json").read_text())["result"]
+    assert interrupted["status"] == "interrupted"
+    assert interrupted["num_timesteps"] >= 1024
+    assert not (out / "model.zip").exists()
+    checkpoints = sorted(p.name for p in (out / "checkpoints").glob("ppo_interrupted_*_steps.zip"))
+    assert len(checkpoints) == 1
+    capsys.readouterr()
+
+    train_agent.main(["--out", str(out), "--resume", "--timesteps", "2048", "--n-envs", "1", *FAST])
+    printed = capsys.readouterr().out
+    started = re.search(r"resuming from \S+ at (\d+) steps", printed)
+    assert started, printed
+    assert int(started.group(1)) >= 1024
+    assert checkpoints[0] in printed
+    result = json.loads((out / "config.json").read_text())["result"]
+    assert result["status"] == "finished"
+    assert result["num_timesteps"] == 2048
+    assert (out / "model.zip").exists() and (out / "vecnormalize.pkl").exists()
+    assert agents.load_agent(out).model.num_timesteps == 2048
+
+
+@pytest.mark.parametrize(
+    "weights, needle",
+    [("energy=lots", "not a number"), ("bogus=1", "valid keys"), ("energy=-1", ">= 0")],
+)
+def test_bad_reward_weights_are_a_one_line_error(tmp_path: Path, weights: str, needle: str):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        train_agent.main(["--reward-weights", weights, "--out", str(out), *FAST])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "\n" not in message
+    assert needle in message
+    assert not out.exists()  # nothing was trained or written
+
+
+def test_resume_without_a_run_is_a_one_line_error(tmp_path: Path):
+    with pytest.raises(SystemExit) as exit_info:
+        train_agent.main(["--out", str(tmp_path / "nothing"), "--resume", *FAST])
+    message = str(exit_info.value.code)
+    assert "nothing to resume" in message and "\n" not in message
