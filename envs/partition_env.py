@@ -35,6 +35,7 @@ LAYER_FEATURES = (
     "is_analog",
     "drift_age",
     "noise",
+    "sensitivity",
     "digital_energy_share",
     "analog_energy_share",
     "mac_share",
@@ -64,10 +65,14 @@ class HybridPartitionEnv(gym.Env):
     written at the start of the step's interval.
 
     ## Observation Space
-    ``Box(0, 10, (6 * n_layers + 10,), float32)``. First, per layer (forward order), six values:
-    ``is_analog`` (0/1); ``drift_age`` (log10(1 + age_s) / log10(1 + horizon_s)); ``noise``
-    (the measured relative output error ||y_analog - y_digital|| / ||y_digital|| of the layer's
-    tile on calibration inputs, whether or not the layer is in use now); ``digital_energy_share``
+    ``Box(0, 10, (7 * n_layers + 10,), float32)``. First, per layer (forward order), seven
+    values: ``is_analog`` (0/1); ``drift_age`` (log10(1 + age_s) / log10(1 + horizon_s));
+    ``noise`` (the measured relative output error ||y_analog - y_digital|| / ||y_digital|| of the
+    layer's tile on calibration inputs, whether or not the layer is in use now);
+    ``sensitivity`` (the excess cross-entropy, summed over tasks, of the network on the
+    calibration images with only this layer analog in its current tile state: what a deployed
+    chip measures by running its calibration set through one analog layer at a time);
+    ``digital_energy_share``
     and ``analog_energy_share`` (the layer's energy per inference on each substrate divided by
     the all-digital energy of the whole network); ``mac_share``. Then ten global values: the
     loss of each task (nats), the accuracy of each task, the excess loss of each task over
@@ -111,6 +116,8 @@ class HybridPartitionEnv(gym.Env):
     * ``pretrain``: ``PretrainConfig`` or dict for the default model.
     * ``eval_split``, ``eval_size``: the fixed evaluation batch (default: the whole validation
       split, 360 digits).
+    * ``calibration_size``: training images the observation's per-layer measurements use
+      (``noise``, ``sensitivity``), kept apart from the evaluation batch the reward uses.
     * ``chip_pool``, ``chip_offset``: chips are drawn from ``[offset, offset + pool)``; evaluate
       on held-out chips with another offset.
     * ``allow_reprogram``: include the reprogram action.
@@ -140,6 +147,7 @@ class HybridPartitionEnv(gym.Env):
         pretrain: PretrainConfig | Mapping[str, Any] | None = None,
         eval_split: str = "val",
         eval_size: int | None = None,
+        calibration_size: int = 128,
         chip_pool: int = 16,
         chip_offset: int = 0,
         allow_reprogram: bool = True,
@@ -189,6 +197,7 @@ class HybridPartitionEnv(gym.Env):
             "reward": self.reward_weights.to_dict() if self.reward_weights else "custom",
             "eval_split": eval_split,
             "eval_size": eval_size,
+            "calibration_size": calibration_size,
             "chip_pool": chip_pool,
             "chip_offset": chip_offset,
             "allow_reprogram": allow_reprogram,
@@ -216,6 +225,7 @@ class HybridPartitionEnv(gym.Env):
         split = getattr(bundle, eval_split)
         if eval_size is not None:
             split = split.subset(eval_size, seed=0)
+        calibration = bundle.train.subset(calibration_size, seed=1)
         self.evaluator = CachedEvaluator(
             self.model,
             split.images,
@@ -223,12 +233,17 @@ class HybridPartitionEnv(gym.Env):
             seed=0,
             cache_mb=cache_mb,
             layer_names=self.layer_names,
+            probe_images=calibration.images,
         )
+        self.evaluator.add_batch("calibration", calibration.images, task_targets(calibration))
         self.n_tasks = len(self.evaluator.targets)
 
         # Constant facts, computed once.
         self._times = self.timeline.times_s
         self._all_digital = self.evaluator.evaluate([None] * self.n_layers)
+        self._calibration_losses = self.evaluator.evaluate(
+            [None] * self.n_layers, batch="calibration"
+        ).losses
         self._energy_digital_pj = energy_per_inference(
             self.specs, [False] * self.n_layers, self.energy_table
         ).total_pj
@@ -456,11 +471,13 @@ class HybridPartitionEnv(gym.Env):
         noise = np.array(
             [self.evaluator.layer_noise(i, tile_states[i]) for i in range(self.n_layers)]
         )
+        sensitivity = np.array([self._sensitivity(i, tile_states[i]) for i in range(self.n_layers)])
         per_layer = np.column_stack(
             [
                 analog.astype(float),
                 np.log10(1.0 + ages) / self._log_horizon,
                 noise,
+                sensitivity,
                 self._static_features,
             ]
         )
@@ -479,6 +496,13 @@ class HybridPartitionEnv(gym.Env):
         )
         observation = np.concatenate([per_layer.ravel(), global_features])
         return np.clip(observation, 0.0, MAX_OBSERVATION).astype(np.float32)
+
+    def _sensitivity(self, index: int, tile_state: tuple[int, float]) -> float:
+        """Excess calibration cross-entropy (summed over tasks) with only layer ``index`` analog."""
+        states: list[LayerState] = [None] * self.n_layers
+        states[index] = tile_state
+        losses = self.evaluator.evaluate(states, batch="calibration").losses
+        return float(np.maximum(losses - self._calibration_losses, 0.0).sum())
 
     def _info(
         self,
@@ -517,4 +541,3 @@ class HybridPartitionEnv(gym.Env):
 def layer_of(env: HybridPartitionEnv, index: int) -> HybridLayer:
     """The hybrid layer behind action entry ``index`` (forward order)."""
     return dict(hybrid_layers(env.model))[env.layer_names[index]]
-

@@ -156,6 +156,11 @@ class CachedEvaluator:
         seed: base of every noise draw (a different seed = a different chip).
         cache_mb: memory bound of the activation and tile caches, in MiB.
         probe_size: images used by :meth:`layer_noise` to measure each layer in isolation.
+        probe_images: the images :meth:`layer_noise` uses (default: the first ``probe_size``
+            of ``images``). Give calibration images to keep measurements off the evaluation set.
+
+    More batches (a calibration set, say) can be added with :meth:`add_batch` and evaluated
+    with ``evaluate(states, batch=name)``; they share the tile caches.
 
     Layer order is execution order (as ``hybrid.models.layer_specs`` lists it), given by
     ``layer_names``. The evaluator owns the model's analog tiles: it remembers which state it
@@ -172,10 +177,14 @@ class CachedEvaluator:
         cache_mb: int = 1024,
         probe_size: int = 64,
         layer_names: Sequence[str] | None = None,
+        probe_images: torch.Tensor | None = None,
     ) -> None:
         self.model = model.eval()
         self.images = images
         self.targets = tuple(targets)
+        self._batches: dict[str, tuple[int, torch.Tensor, tuple[torch.Tensor, ...]]] = {
+            "eval": (0, images, self.targets)
+        }
         self.seed = int(seed)
         by_name = dict(hybrid_layers(model))
         names = list(layer_names) if layer_names is not None else list(by_name)
@@ -189,8 +198,11 @@ class CachedEvaluator:
         self._noise: dict[tuple, float] = {}
         self._current_tile: dict[int, LayerState] = {}
         self._states: tuple[LayerState, ...] = ()
+        self._batch_id = 0
         self.stats = CacheStats()
-        self._probe_size = probe_size
+        self._probe_source = (
+            probe_images[:probe_size] if probe_images is not None else images[:probe_size]
+        )
         self._probe_inputs: list[torch.Tensor] | None = None
         self._probe_outputs: list[torch.Tensor] | None = None
 
@@ -200,24 +212,35 @@ class CachedEvaluator:
         return len(self.layers)
 
     # -- public ------------------------------------------------------------------------------
-    def evaluate(self, states: Sequence[LayerState]) -> Evaluation:
-        """Losses and accuracies of every task with each layer in ``states[i]``."""
+    def add_batch(self, name: str, images: torch.Tensor, targets: Sequence[torch.Tensor]) -> None:
+        """Register another fixed batch (e.g. ``"calibration"``) for :meth:`evaluate`."""
+        if name in self._batches:
+            raise ValueError(f"batch {name!r} already exists")
+        self._batches[name] = (len(self._batches), images, tuple(targets))
+
+    def evaluate(self, states: Sequence[LayerState], batch: str = "eval") -> Evaluation:
+        """Losses and accuracies of every task on ``batch`` with each layer in ``states[i]``."""
         states = self._normalise(states)
-        cached = self._evaluations.get(states)
+        if batch not in self._batches:
+            raise ValueError(f"unknown batch {batch!r}; batches: {', '.join(self._batches)}")
+        batch_id, images, targets = self._batches[batch]
+        memo_key = (batch_id, states)
+        cached = self._evaluations.get(memo_key)
         if cached is not None:
             self.stats.evaluation_hits += 1
-            self._evaluations.move_to_end(states)
+            self._evaluations.move_to_end(memo_key)
             return cached
         self.stats.evaluation_misses += 1
-        outputs = self._forward(states, self.images)
+        self._batch_id = batch_id
+        outputs = self._forward(states, images)
         losses, accuracies, correct = [], [], []
-        for logits, target in zip(outputs, self.targets, strict=True):
+        for logits, target in zip(outputs, targets, strict=True):
             losses.append(F.cross_entropy(logits, target).item())
             hits = (logits.argmax(dim=1) == target).numpy()
             correct.append(hits)
             accuracies.append(float(hits.mean()))
         result = Evaluation(np.array(losses), np.array(accuracies), tuple(correct))
-        self._evaluations[states] = result
+        self._evaluations[memo_key] = result
         if len(self._evaluations) > 200_000:
             self._evaluations.popitem(last=False)
         return result
@@ -275,7 +298,7 @@ class CachedEvaluator:
 
     def _memoised_forward(self, layer: HybridLayer, x: torch.Tensor) -> torch.Tensor:
         position = self._position[id(layer)]
-        key = self._states[: position + 1]
+        key = (self._batch_id, *self._states[: position + 1])
         out = self._activations.get(key)
         if out is not None:
             self.stats.activation_hits += 1
@@ -332,7 +355,7 @@ class CachedEvaluator:
             layer.forward_override = record
         try:
             with torch.no_grad():
-                self.model(self.images[: self._probe_size])
+                self.model(self._probe_source)
         finally:
             for layer in self.layers:
                 layer.forward_override = None
