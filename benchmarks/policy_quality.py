@@ -1,0 +1,238 @@
+"""Does the learned policy win? The four targets of the policy-quality issue, measured in one run.
+
+    python benchmarks/policy_quality.py                               # train, then measure
+    python benchmarks/policy_quality.py --model runs/digits-strong-drift-seed0   # measure only
+    python benchmarks/policy_quality.py --scenarios paper,strong-drift --datasets digits,digits32
+
+For every (dataset, scenario) it trains the agent with ``train_agent.py``'s defaults (timing the
+wall clock) unless runs are given, then runs the agent and every heuristic on the same held-out
+chips (common random numbers) and prints:
+
+1. quality: the agent against every heuristic, with the paired 95% CI of the difference, and
+   its gap to the myopic oracle;
+2. energy and accuracy: energy per inference relative to all-digital, the saving as a fraction
+   of the best possible one (all layers analog), and the worst step of each task's accuracy
+   against all-digital (mean over episodes, with its CI);
+3. speed: training wall time next to the oracle's search time for the same episodes;
+4. generalisation: the agent of the default scenario under a 2x stronger drift, against the
+   static heuristics, and how its behaviour changes (reprogramming, digital layers).
+
+It ends with one line per target: met or not met, and the measured figure. A benchmark, not a
+test: a full run trains one agent per (dataset, scenario) and takes many minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train_agent.py is a script
+
+import agents  # noqa: E402
+import envs  # noqa: E402
+import train_agent  # noqa: E402
+from agents.evaluation import EpisodeRecord, run_episode  # noqa: E402
+from agents.ppo import EVAL_CHIP_OFFSET, PPOPolicy, make_env_from_config, read_run_config  # noqa: E402
+from agents.reporting import format_table, mean_ci95, summarise  # noqa: E402
+from hybrid.energy import energy_per_inference  # noqa: E402
+
+STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
+"""Placements that never change over the deployment."""
+
+
+def run_all(env: Any, policies: dict[str, agents.Policy], episodes: int) -> dict[str, list]:
+    """Every policy on the same distinct held-out chips; records by policy name."""
+    chips = [EVAL_CHIP_OFFSET + i for i in range(episodes)]
+    records: dict[str, list[EpisodeRecord]] = {}
+    for name, policy in policies.items():
+        policy.bind(env)
+        records[name] = [run_episode(env, policy, seed, chip) for seed, chip in enumerate(chips)]
+    return records
+
+
+def paired(a: list[EpisodeRecord], b: list[EpisodeRecord]) -> tuple[float, float]:
+    """Mean and 95% CI half-width of the per-episode return difference a - b."""
+    return mean_ci95([x.episode_return - y.episode_return for x, y in zip(a, b, strict=True)])
+
+
+def all_analog_ratio(env: Any) -> float:
+    """Energy of the all-analog placement relative to all-digital."""
+    unwrapped = env.unwrapped
+    report = energy_per_inference(
+        unwrapped.specs, [True] * unwrapped.n_layers, unwrapped.energy_table
+    )
+    return report.total_pj / unwrapped.energy_digital_pj
+
+
+def measure(run: Path, episodes: int) -> dict[str, Any]:
+    """Targets 1-3 for one trained run."""
+    config = read_run_config(run)
+    env = make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET)
+    names = [n for n in agents.policy_names() if n != "ppo"]
+    policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in names}}
+    records = run_all(env, policies, episodes)
+    rows = [summarise(name, recs) for name, recs in records.items()]
+    print(format_table(rows))
+    result: dict[str, Any] = {"rows": rows, "records": records, "config": config}
+    ppo = records["ppo"]
+    margins = {n: paired(ppo, records[n]) for n in names if n != "oracle"}
+    result["beats"] = {n: m[0] - m[1] > 0 for n, m in margins.items()}
+    result["margins"] = margins
+    oracle = np.mean([r.episode_return for r in records["oracle"]])
+    mine = np.mean([r.episode_return for r in ppo])
+    result["oracle_gap"] = (oracle - mine) / abs(oracle)
+    floor = all_analog_ratio(env)
+    energy = np.mean([r.mean_energy_ratio for r in ppo])
+    result["energy"] = energy
+    result["saving_of_ceiling"] = (1 - energy) / (1 - floor)
+    digital = np.array(ppo[0].steps[0]["digital_accuracies"])
+    per_step = np.stack([r.accuracies for r in ppo])  # episodes, steps, tasks
+    mean_acc = per_step.mean(axis=0)
+    result["worst_drop"] = float((digital - mean_acc).max())
+    result["worst_drop_ci"] = [
+        mean_ci95(per_step[:, s, t])
+        for s in range(per_step.shape[1])
+        for t in range(per_step.shape[2])
+    ]
+    result["oracle_s"] = float(np.mean([r.wall_s for r in records["oracle"]]))
+    result["ppo_s"] = float(np.mean([r.wall_s for r in ppo]))
+    print(
+        "  ppo vs heuristics (paired mean diff ± CI): "
+        + ", ".join(f"{n} {m[0]:+.2f}±{m[1]:.2f}" for n, m in margins.items())
+    )
+    print(
+        f"  gap to oracle {result['oracle_gap']:.1%}; energy {energy:.3f} of digital, "
+        f"{result['saving_of_ceiling']:.0%} of the possible saving; worst mean accuracy drop "
+        f"{result['worst_drop'] * 100:.2f} points"
+    )
+    return result
+
+
+def generalisation(run: Path, episodes: int, drift_scale: float) -> dict[str, Any]:
+    """Target 4: the agent under a stronger drift than it was trained with."""
+    config = read_run_config(run)
+    out: dict[str, Any] = {}
+    for label, scale in (("nominal", 1.0), ("stronger", drift_scale)):
+        base = config["env"].get("drift_scale", 1.0)
+        env = make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET, drift_scale=base * scale)
+        policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in STATIC}}
+        records = run_all(env, policies, episodes)
+        ppo = records["ppo"]
+        out[label] = {
+            "returns": {
+                n: mean_ci95([r.episode_return for r in recs]) for n, recs in records.items()
+            },
+            "reprogrammings": float(np.mean([r.n_reprogrammed for r in ppo])),
+            "digital_layers": float(
+                np.mean([sum(1 for a in step["analog"] if not a) for r in ppo for step in r.steps])
+            ),
+            "margins": {n: paired(ppo, records[n]) for n in STATIC},
+        }
+        print(
+            f"  drift x{scale:g}: "
+            + ", ".join(f"{n} {m[0]:.2f}±{m[1]:.2f}" for n, m in out[label]["returns"].items())
+            + f"; ppo reprograms {out[label]['reprogrammings']:.1f}/episode, "
+            f"{out[label]['digital_layers']:.2f} digital layers/step"
+        )
+    return out
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="digits,digits32")
+    parser.add_argument("--scenarios", default=",".join(envs.SCENARIOS))
+    parser.add_argument(
+        "--model", type=Path, default=None, help="measure this run only (skips training)"
+    )
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs/quality"),
+        help="where trained runs go (reused when present)",
+    )
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument(
+        "--timesteps", type=int, default=None, help="training steps (default: train_agent.py's)"
+    )
+    parser.add_argument("--drift-scale", type=float, default=2.0)
+    args = parser.parse_args()
+
+    runs: dict[tuple[str, str], Path] = {}
+    train_wall: dict[tuple[str, str], float] = {}
+    if args.model is not None:
+        config = read_run_config(args.model)
+        runs[(config["env"]["dataset"], config["env"]["scenario"])] = args.model
+    else:
+        for dataset in args.datasets.split(","):
+            for scenario in args.scenarios.split(","):
+                folder = args.runs / f"{dataset}-{scenario}"
+                if not (folder / "model.zip").exists():
+                    run_args = dataclasses.replace(
+                        train_agent.Args(),
+                        dataset=dataset,
+                        scenario=scenario,
+                        out=folder,
+                        timesteps=args.timesteps,
+                        compare_episodes=0,
+                        progress=False,
+                    )
+                    start = time.perf_counter()
+                    train_agent.train(run_args)
+                    train_wall[(dataset, scenario)] = time.perf_counter() - start
+                runs[(dataset, scenario)] = folder
+
+    results = {}
+    for key, run in runs.items():
+        print(f"\n== {key[0]}, scenario {key[1]} ({run})")
+        results[key] = measure(run, args.episodes)
+    default_key = next((k for k in runs if k[1] == envs.DEFAULT_SCENARIO), next(iter(runs)))
+    print(f"\n== generalisation: {default_key} agent under drift x{args.drift_scale:g}")
+    general = generalisation(runs[default_key], args.episodes, args.drift_scale)
+
+    print("\n== targets")
+    quality = all(all(r["beats"].values()) and r["oracle_gap"] <= 0.02 for r in results.values())
+    detail = "; ".join(
+        f"{k[0]}/{k[1]}: beats {sum(r['beats'].values())}/{len(r['beats'])} heuristics, "
+        f"oracle gap {r['oracle_gap']:.1%}"
+        for k, r in results.items()
+    )
+    print(f"target 1 (quality): {'met' if quality else 'not met'}: {detail}")
+    default = results[default_key]
+    paper = [r for k, r in results.items() if k[1] == "paper"]
+    energy_ok = default["energy"] <= 0.5 and default["worst_drop"] <= 0.01
+    paper_text = "".join(
+        f"; paper scenario saving {r['saving_of_ceiling']:.0%} of the ceiling" for r in paper
+    )
+    print(
+        f"target 2 (energy): {'met' if energy_ok else 'not met'}: {default['energy']:.3f} of "
+        f"all-digital ({default['saving_of_ceiling']:.0%} of the possible saving), worst mean "
+        f"accuracy drop {default['worst_drop'] * 100:.2f} points{paper_text}"
+    )
+    wall = train_wall.get(default_key)
+    speed_ok = default_key[0] == "digits" and quality and wall is not None and wall <= 600
+    wall_text = f"{wall:.0f} s" if wall is not None else "not timed (given --model)"
+    print(
+        f"target 3 (speed): {'met' if speed_ok else 'not met'}: training {wall_text}; "
+        f"oracle search {default['oracle_s']:.1f} s/episode vs agent {default['ppo_s']:.2f} s"
+    )
+    stronger = general["stronger"]
+    general_ok = all(m[0] - m[1] > 0 for m in stronger["margins"].values())
+    print(
+        f"target 4 (generalisation): {'met' if general_ok else 'not met'}: under drift "
+        f"x{args.drift_scale:g} ppo vs static: "
+        + ", ".join(f"{n} {m[0]:+.2f}±{m[1]:.2f}" for n, m in stronger["margins"].items())
+        + f"; reprogrammings {general['nominal']['reprogrammings']:.1f} -> "
+        f"{stronger['reprogrammings']:.1f}, digital layers/step "
+        f"{general['nominal']['digital_layers']:.2f} -> {stronger['digital_layers']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

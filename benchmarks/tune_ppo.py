@@ -1,0 +1,78 @@
+"""A small, documented search over PPO hyperparameters for the default environment.
+
+    python benchmarks/tune_ppo.py [--timesteps 20000] [--episodes 8] [--configs a,b]
+
+Each configuration trains with ``train_agent.py``'s own code for the same number of steps and
+seed, then runs deterministically on validation chips (``train_agent.VALIDATION_CHIP_OFFSET``,
+never the held-out test chips); the table ranks them by mean return with a 95% CI. The chosen
+defaults of ``train_agent.Args`` come from this search (see README, Results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train_agent.py is a script
+
+import envs  # noqa: E402
+import train_agent  # noqa: E402
+from agents.evaluation import run_episode  # noqa: E402
+from agents.ppo import PPOPolicy  # noqa: E402
+from agents.reporting import mean_ci95  # noqa: E402
+
+CONFIGS: dict[str, dict] = {
+    "base": {},
+    "lr1e-3": {"learning_rate": 1e-3},
+    "lr1e-3-gamma0.5": {"learning_rate": 1e-3, "gamma": 0.5, "ent_coef": 0.0},
+    "lr1e-3-short-rollouts": {"learning_rate": 1e-3, "n_steps": 128, "batch_size": 64},
+    "lr1e-3-wide": {"learning_rate": 1e-3, "net_arch": (128, 128)},
+    "lr3e-3": {"learning_rate": 3e-3, "n_steps": 128, "batch_size": 64},
+}
+
+
+def main() -> None:
+    """Train every configuration and print the ranking."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--timesteps", type=int, default=20_000)
+    parser.add_argument("--episodes", type=int, default=8)
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--scenario", default=envs.DEFAULT_SCENARIO)
+    parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
+    args = parser.parse_args()
+    root = args.out or Path(tempfile.mkdtemp(prefix="tune_ppo_"))
+    rows = []
+    for name in args.configs.split(","):
+        run_args = dataclasses.replace(
+            train_agent.Args(),
+            timesteps=args.timesteps,
+            scenario=args.scenario,
+            out=root / name,
+            compare_episodes=0,
+            progress=False,
+            **CONFIGS[name],
+        )
+        start = time.perf_counter()
+        folder = train_agent.train(run_args)
+        wall = time.perf_counter() - start
+        env = gym.make(
+            envs.ENV_ID, scenario=args.scenario, chip_offset=train_agent.VALIDATION_CHIP_OFFSET
+        )
+        policy = PPOPolicy(path=folder).bind(env)
+        returns = [run_episode(env, policy, seed).episode_return for seed in range(args.episodes)]
+        mean, ci = mean_ci95(returns)
+        rows.append((name, mean, ci, wall))
+        print(f"{name:<24} return {mean:8.2f} ± {ci:5.2f}   train {wall:5.0f} s", flush=True)
+    print("\nranking (validation chips):")
+    for name, mean, ci, wall in sorted(rows, key=lambda row: -row[1]):
+        print(f"  {name:<24} {mean:8.2f} ± {ci:5.2f}  ({wall:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
