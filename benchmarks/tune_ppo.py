@@ -34,6 +34,15 @@ CONFIGS: dict[str, dict] = {
     "lr1e-3-short-rollouts": {"learning_rate": 1e-3, "n_steps": 128, "batch_size": 64},
     "lr1e-3-wide": {"learning_rate": 1e-3, "net_arch": (128, 128)},
     "lr3e-3": {"learning_rate": 3e-3, "n_steps": 128, "batch_size": 64},
+    "lr1e-3-gamma0.8": {"learning_rate": 1e-3, "gamma": 0.8, "ent_coef": 0.0},
+    "lr1e-3-gamma0.5-short": {
+        "learning_rate": 1e-3,
+        "gamma": 0.5,
+        "ent_coef": 0.0,
+        "n_steps": 128,
+        "batch_size": 64,
+    },
+    "lr3e-3-gamma0.5": {"learning_rate": 3e-3, "gamma": 0.5, "ent_coef": 0.0},
 }
 
 
