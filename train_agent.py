@@ -72,6 +72,9 @@ class Args:
     """multiplier of the programming and read noise of the scenario's hardware"""
     drift_scale: float = 1.0
     """multiplier of the drift of the scenario's hardware"""
+    train_drift_scales: tuple[float, ...] = ()
+    """domain randomisation: drift multipliers the training environments cycle through, one
+    per process (e.g. 1 2 with --n-envs 2); evaluation stays at the scenario's drift"""
     data_dir: str | None = None
     """folder holding CIFAR-10 (cifar-10-batches-py/)"""
     out: Path | None = None
@@ -134,16 +137,24 @@ def env_kwargs(args: Args) -> dict[str, Any]:
     return kwargs
 
 
-def make_vec_env(kwargs: dict[str, Any], n_envs: int, seed: int) -> VecEnv:
-    """``n_envs`` monitored copies of the environment (one process each when > 1)."""
+def make_vec_env(
+    kwargs: dict[str, Any], n_envs: int, seed: int, drift_scales: Sequence[float] = ()
+) -> VecEnv:
+    """``n_envs`` monitored copies of the environment (one process each when > 1). With
+    ``drift_scales``, environment ``i`` multiplies the drift by ``drift_scales[i % len]``."""
 
     def factory(rank: int):
+        env_kwargs = dict(kwargs)
+        if drift_scales:
+            scale = drift_scales[rank % len(drift_scales)]
+            env_kwargs["drift_scale"] = kwargs.get("drift_scale", 1.0) * scale
+
         def build():
             import gymnasium as gym
 
             import envs as registered  # noqa: F401  (registers the environment in the subprocess)
 
-            env = gym.make(envs.ENV_ID, **kwargs)
+            env = gym.make(envs.ENV_ID, **env_kwargs)
             env.reset(seed=seed + rank)
             return env
 
@@ -206,8 +217,9 @@ def resumed_args(args: Args, config: dict[str, Any]) -> Args:
     for path_field in ("out", "env_config"):
         if restored.get(path_field) is not None:
             restored[path_field] = Path(restored[path_field])
-    if "net_arch" in restored:
-        restored["net_arch"] = tuple(restored["net_arch"])
+    for tuple_field in ("net_arch", "train_drift_scales"):
+        if tuple_field in restored:
+            restored[tuple_field] = tuple(restored[tuple_field])
     restored.update(
         out=args.out,
         resume=True,
@@ -244,7 +256,7 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
     config["layers"] = list(probe.layer_names)
     del probe
 
-    venv = make_vec_env(kwargs, args.n_envs, args.seed)
+    venv = make_vec_env(kwargs, args.n_envs, args.seed, args.train_drift_scales)
     eval_env = make_vec_env(
         {**kwargs, "chip_offset": VALIDATION_CHIP_OFFSET}, 1, args.seed + 10_000
     )
