@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hybrid.pretrain import PretrainedModel, load_or_pretrain
@@ -18,11 +20,17 @@ def digits_pretrained(tmp_path_factory: pytest.TempPathFactory) -> PretrainedMod
 
 
 @pytest.fixture(scope="session")
+def cache_dir(digits_pretrained: PretrainedModel) -> Path:
+    """The folder of the session's pretrained model: pass it as ``cache_dir=`` to environments
+    so they load that model instead of training into the user's cache."""
+    return digits_pretrained.path.parent
+
+
+@pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory):
     """A PPO run folder from ``train_agent.py --timesteps 2048`` (about a minute), shared by the
     train_agent and evaluate tests: read it, copy it to change it."""
     import sys
-    from pathlib import Path
 
     root = str(Path(__file__).resolve().parents[1])
     if root not in sys.path:  # the scripts live at the repository root, outside the packages

@@ -13,7 +13,6 @@ from typing import Any
 import gymnasium
 import numpy as np
 import pytest
-import torch
 
 import agents
 import envs
@@ -34,21 +33,6 @@ HEURISTICS = (
     "oracle",
 )
 DEPLOYABLE = HEURISTICS[:6]  # read only the observation and static layer facts
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """One intra-op thread, as the environment uses (restored for the other test modules)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-@pytest.fixture(scope="module")
-def cache_dir(one_torch_thread: None, request: pytest.FixtureRequest) -> Path:
-    """The session's pretrained-model cache folder."""
-    return request.getfixturevalue("digits_pretrained").path.parent
 
 
 @pytest.fixture(scope="module")

@@ -46,23 +46,6 @@ Policy = Callable[[np.ndarray], np.ndarray]
 # --- fixtures and helpers -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """One intra-op thread, as each environment process runs: on a shared 2-core machine two
-    spinning OpenMP threads per process make the small AIHWKit kernels tens of times slower."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-@pytest.fixture(scope="module")
-def cache_dir(one_torch_thread: None, request: pytest.FixtureRequest) -> Path:
-    """The session's pretrained-model cache folder (the model is trained there if needed, after
-    the thread count is set: hence the lazy lookup)."""
-    return request.getfixturevalue("digits_pretrained").path.parent
-
-
 @pytest.fixture(scope="module")
 def env(cache_dir: Path) -> Iterator[gymnasium.Env]:
     """The registered environment with every default (strong-drift, 12 steps), shared and warm."""

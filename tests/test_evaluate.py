@@ -163,9 +163,18 @@ def test_validate_reports_a_tampered_reward(evaluation, tmp_path: Path):
 def test_sweep_adds_rows_per_weighting_and_sweep_models_add_ppo(smoke_run, tmp_path: Path):
     out = tmp_path / "sweep"
     code, stdout = run(
-        "--model", str(smoke_run), "--policies", "ppo,all-digital,greedy", "--episodes", "1",
-        "--sweep", "energy=0.5,2", "--sweep-models", f"{smoke_run},{smoke_run}",
-        "--out", str(out),
+        "--model",
+        str(smoke_run),
+        "--policies",
+        "ppo,all-digital,greedy",
+        "--episodes",
+        "1",
+        "--sweep",
+        "energy=0.5,2",
+        "--sweep-models",
+        f"{smoke_run},{smoke_run}",
+        "--out",
+        str(out),
     )
     assert code == 0, stdout
     rows = read_csv(out / "summary.csv")
@@ -191,8 +200,14 @@ def test_sweep_adds_rows_per_weighting_and_sweep_models_add_ppo(smoke_run, tmp_p
 def test_without_a_run_it_says_so_and_evaluates_the_heuristics(tmp_path: Path):
     out = tmp_path / "heuristics"
     code, stdout = run(
-        "--runs-dir", str(tmp_path / "empty"), "--episodes", "1", "--reward-weights", "energy=2",
-        "--out", str(out),
+        "--runs-dir",
+        str(tmp_path / "empty"),
+        "--episodes",
+        "1",
+        "--reward-weights",
+        "energy=2",
+        "--out",
+        str(out),
     )
     assert code == 0, stdout
     notes = [line for line in stdout.splitlines() if line.startswith("no trained run")]
@@ -212,8 +227,14 @@ def test_default_model_is_the_newest_run(smoke_run: Path, tmp_path: Path):
     os.utime(runs / "newer" / "model.zip", (now + 60, now + 60))
     out = tmp_path / "results"
     code, stdout = run(
-        "--runs-dir", str(runs), "--policies", "ppo,all-digital", "--episodes", "1",
-        "--out", str(out),
+        "--runs-dir",
+        str(runs),
+        "--policies",
+        "ppo,all-digital",
+        "--episodes",
+        "1",
+        "--out",
+        str(out),
     )
     assert code == 0, stdout
     rows = {row["policy"]: row for row in read_csv(out / "summary.csv")}
@@ -280,7 +301,10 @@ def test_bad_options_are_a_one_line_error(tmp_path, capsys, argv, needle):
 def test_command_line_error_has_no_traceback(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "evaluate.py"), "--policies", "nonsense", "--no-progress"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
