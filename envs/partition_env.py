@@ -414,8 +414,11 @@ class HybridPartitionEnv(gym.Env):
         metrics = self._metrics(
             evaluation, energy.total_pj, reprogram_ratio, int(reprogram.sum()), time_s, k
         )
-        reward = float(self.reward_function(metrics))
         terms = self.reward_weights.terms(metrics) if self.reward_weights else {}
+        if self.reward_function is self.reward_weights:
+            reward = -float(sum(terms.values()))  # what RewardWeights.__call__ returns
+        else:
+            reward = float(self.reward_function(metrics))
         info = self._info(metrics, energy, tile_states, reprogram, terms, analog)
         info["reprogram_energy_pj"] = reprogram_pj
         info["reward"] = reward
