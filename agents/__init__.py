@@ -1,8 +1,8 @@
 """Partitioning policies behind one interface: PPO (stable-baselines3) and the heuristics.
 
-    from agents import make_policy, run_episode
-    policy = make_policy("greedy", env)
-    record = run_episode(env, policy, seed=0)
+from agents import make_policy, run_episode
+policy = make_policy("greedy", env)
+record = run_episode(env, policy, seed=0)
 """
 
 from agents import heuristics as _heuristics  # noqa: F401  (registers the heuristics)

@@ -44,7 +44,7 @@ import numpy as np
 from agents.base import Policy, register
 from envs.partition_env import ANALOG, DIGITAL, LAYER_FEATURES, REPROGRAM, HybridPartitionEnv
 from envs.rewards import RewardWeights
-from hybrid.energy import energy_per_inference, reprogram_energy_pj, substrate_cost_table
+from hybrid.energy import substrate_cost_table
 
 __all__ = [
     "AllAnalogPolicy",
@@ -285,35 +285,6 @@ class ThresholdPolicy(Policy):
         return action
 
 
-class _PreviewCosts:
-    """Energy and amortised reprogramming cost of a candidate action, relative to all-digital.
-
-    These are exactly the ``energy_ratio`` and ``reprogram_ratio`` the environment reports
-    (``hybrid.energy`` prices), computed without an evaluation of the model.
-    """
-
-    def __init__(self, env: HybridPartitionEnv) -> None:
-        self.env = env
-        self._energy: dict[tuple[bool, ...], float] = {}
-        self._reprogram = np.array(
-            [reprogram_energy_pj(spec, env.energy_table) for spec in env.specs]
-        ) / (env.energy_digital_pj * env.timeline.inferences_per_step)
-
-    def energy_ratio(self, action: np.ndarray) -> float:
-        """Energy per inference of the action's placement / all-digital."""
-        placement = tuple(bool(a) for a in action != DIGITAL)
-        ratio = self._energy.get(placement)
-        if ratio is None:
-            report = energy_per_inference(self.env.specs, placement, self.env.energy_table)
-            ratio = report.total_pj / self.env.energy_digital_pj
-            self._energy[placement] = ratio
-        return ratio
-
-    def reprogram_ratio(self, action: np.ndarray) -> float:
-        """Reprogramming energy of the action, spread over the step's inferences / all-digital."""
-        return float(self._reprogram[action == REPROGRAM].sum())
-
-
 @register("greedy")
 class GreedyPolicy(Policy):
     """LionHeart-style greedy placement, re-run at every step.
@@ -367,7 +338,6 @@ class GreedyPolicy(Policy):
         saved = costs[:, 0] - costs[:, 1]
         # Stable sort: ties keep forward order.
         self._order = [int(i) for i in np.argsort(-saved, kind="stable") if saved[i] > 0]
-        self._costs = _PreviewCosts(self.env)
         return self
 
     def _within_tolerance(self, info: dict[str, Any]) -> bool:
@@ -375,7 +345,7 @@ class GreedyPolicy(Policy):
         return bool(np.all(drop <= self.tolerance + 1e-9))
 
     def _cost(self, action: np.ndarray) -> float:
-        return self._costs.energy_ratio(action) + self._costs.reprogram_ratio(action)
+        return sum(self.env.cost_ratios(action))
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Greedy placement for the coming step."""
@@ -449,12 +419,10 @@ class OraclePolicy(Policy):
         weights = env.reward_function if isinstance(env.reward_function, RewardWeights) else None
         self._bounds: np.ndarray | None = None
         if self.prune and weights is not None:
-            costs = _PreviewCosts(env)
             self._bounds = np.array(
                 [
-                    weights.energy * costs.energy_ratio(c)
-                    + weights.reprogram * costs.reprogram_ratio(c)
-                    for c in self._candidates
+                    weights.energy * energy + weights.reprogram * reprogramming
+                    for energy, reprogramming in map(env.cost_ratios, self._candidates)
                 ]
             )
             # Cheapest first, enumeration order among equals (stable sort).

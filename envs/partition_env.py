@@ -254,6 +254,8 @@ class HybridPartitionEnv(gym.Env):
         self._reprogram_pj = np.array(
             [reprogram_energy_pj(spec, self.energy_table) for spec in self.specs]
         )
+        # All-digital energy of the inferences one step serves: the unit of reprogramming cost.
+        self._serving_pj = self._energy_digital_pj * self.timeline.inferences_per_step
         self._log_horizon = np.log10(1.0 + self.timeline.horizon_s)
 
         n_actions = 3 if self.allow_reprogram else 2
@@ -352,6 +354,14 @@ class HybridPartitionEnv(gym.Env):
         outcome = self._transition(self.check_action(action), observe=False)
         return outcome["reward"], outcome["info"]
 
+    def cost_ratios(self, action: Any) -> tuple[float, float]:
+        """The action's energy per inference and amortised reprogramming energy, both relative
+        to all-digital (``energy_ratio`` and ``reprogram_ratio`` of the step's metrics), without
+        evaluating the model."""
+        action = np.asarray(action)
+        energy = self._energy(tuple(action != DIGITAL)).total_pj / self._energy_digital_pj
+        return energy, float(self._reprogram_pj[action == REPROGRAM].sum()) / self._serving_pj
+
     @property
     def step_index(self) -> int:
         """Steps taken in this episode."""
@@ -408,9 +418,7 @@ class HybridPartitionEnv(gym.Env):
         evaluation = self.evaluator.evaluate(states)
         energy = self._energy(tuple(analog))
         reprogram_pj = float(self._reprogram_pj[reprogram].sum())
-        reprogram_ratio = reprogram_pj / (
-            self._energy_digital_pj * self.timeline.inferences_per_step
-        )
+        reprogram_ratio = reprogram_pj / self._serving_pj
         metrics = self._metrics(
             evaluation, energy.total_pj, reprogram_ratio, int(reprogram.sum()), time_s, k
         )
