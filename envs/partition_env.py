@@ -41,6 +41,7 @@ LAYER_FEATURES = (
     "mac_share",
 )
 MAX_OBSERVATION = 10.0
+"""Upper clip of every observation value (the features are designed to be O(1))."""
 
 
 class HybridPartitionEnv(gym.Env):

@@ -37,6 +37,11 @@ from torch import nn
 
 from hybrid.layers import HybridLayer, hybrid_layers
 
+ACTIVATION_SHARE = 0.75
+"""Share of ``cache_mb`` given to memoised layer outputs; the rest holds tile states."""
+MAX_EVALUATIONS = 200_000
+"""Whole-evaluation results kept (a few hundred bytes each, plus the per-sample hits)."""
+
 #: The state of one layer for an evaluation: ``None`` = digital, else
 #: ``(programming_id, age_s)``: analog, read ``age_s`` seconds after programming event
 #: ``programming_id`` (whose noise draw the id selects).
@@ -192,8 +197,9 @@ class CachedEvaluator:
         self.layers: tuple[HybridLayer, ...] = tuple(by_name[n] for n in names)
         self._position = {id(layer): p for p, layer in enumerate(self.layers)}
         budget = int(cache_mb) * 2**20
-        self._activations = _LRU(int(budget * 0.75), _tensor_bytes)
-        self._tiles = _LRU(int(budget * 0.25), lambda s: s.nbytes)
+        # Activations dominate memory; tile states are bounded (layers x chips x ages).
+        self._activations = _LRU(int(budget * ACTIVATION_SHARE), _tensor_bytes)
+        self._tiles = _LRU(int(budget * (1 - ACTIVATION_SHARE)), lambda s: s.nbytes)
         self._evaluations: OrderedDict[tuple, Evaluation] = OrderedDict()
         self._noise: dict[tuple, float] = {}
         self._current_tile: dict[int, LayerState] = {}
@@ -241,7 +247,7 @@ class CachedEvaluator:
             accuracies.append(float(hits.mean()))
         result = Evaluation(np.array(losses), np.array(accuracies), tuple(correct))
         self._evaluations[memo_key] = result
-        if len(self._evaluations) > 200_000:
+        if len(self._evaluations) > MAX_EVALUATIONS:
             self._evaluations.popitem(last=False)
         return result
 
