@@ -242,9 +242,10 @@ class HybridPartitionEnv(gym.Env):
         # Constant facts, computed once.
         self._times = self.timeline.times_s
         self._all_digital = self.evaluator.evaluate([None] * self.n_layers)
-        self._calibration_losses = self.evaluator.evaluate(
+        self._calibration_digital = self.evaluator.evaluate(
             [None] * self.n_layers, batch="calibration"
-        ).losses
+        )
+        self._calibration_losses = self._calibration_digital.losses
         self._energy_digital_pj = energy_per_inference(
             self.specs, [False] * self.n_layers, self.energy_table
         ).total_pj
@@ -354,6 +355,37 @@ class HybridPartitionEnv(gym.Env):
             raise RuntimeError("preview needs a running episode")
         outcome = self._transition(self.check_action(action), observe=False)
         return outcome["reward"], outcome["info"]
+
+    def measure(self, action: Any) -> dict[str, np.ndarray]:
+        """What a deployed chip can measure now: the placement ``action`` run on the
+        calibration images with the tiles as they are at the current time (the end of the last
+        step, or ``t = 0`` before the first), for deployable controllers such as ``greedy``.
+
+        Measuring changes nothing, and it sees no future: every analog tile is measured at the
+        oldest age at which the controller has already seen it, up to the age it will have at
+        the end of the coming interval. A layer marked ``ANALOG`` is measured at its current
+        age. A layer marked ``REPROGRAM`` will be a fresh tile aged by the coming interval
+        ``L``; the controller knows its current tile at ages up to the current one ``a``, so it
+        is measured as the current tile at age ``min(L, a)`` (the new draw is unknown until it
+        is written). Returns ``losses`` and ``accuracies`` per task and the all-digital
+        ``digital_losses``/``digital_accuracies`` on the same calibration images.
+        """
+        if self._last is None:
+            raise RuntimeError("measure needs a running episode (call reset() first)")
+        action = self.check_action(action)
+        now = float(self._times[self._step - 1]) if self._step > 0 else 0.0
+        interval = float(self._times[self._step]) - now if self._step < len(self._times) else 0.0
+        states: list[LayerState] = [None] * self.n_layers
+        for index in np.flatnonzero(action != DIGITAL):
+            chip, age = self._layer_state(int(index), now)
+            states[index] = (chip, min(age, interval) if action[index] == REPROGRAM else age)
+        measured = self.evaluator.evaluate(states, batch="calibration")
+        return {
+            "losses": measured.losses,
+            "accuracies": measured.accuracies,
+            "digital_losses": self._calibration_digital.losses,
+            "digital_accuracies": self._calibration_digital.accuracies,
+        }
 
     def cost_ratios(self, action: Any) -> tuple[float, float]:
         """The action's energy per inference and amortised reprogramming energy, both relative

@@ -30,9 +30,10 @@ HEURISTICS = (
     "saving-vs-noise",
     "threshold",
     "greedy",
+    "greedy-preview",
     "oracle",
 )
-DEPLOYABLE = HEURISTICS[:6]  # read only the observation and static layer facts
+DEPLOYABLE = HEURISTICS[:7]  # the observation, static layer facts and env.measure only
 
 
 @pytest.fixture(scope="module")
@@ -189,10 +190,10 @@ def test_threshold_order_with_an_unknown_layer_is_a_one_line_error(env: gymnasiu
 
 
 @pytest.mark.parametrize("tolerance", [0.01, 0.03])
-def test_greedy_stays_within_its_tolerance_every_step_and_saves_energy(
+def test_greedy_preview_stays_within_its_tolerance_every_step_and_saves_energy(
     env: gymnasium.Env, tolerance: float
 ) -> None:
-    policy = make_policy("greedy", env, tolerance=tolerance)
+    policy = make_policy("greedy-preview", env, tolerance=tolerance)
     record = run_episode(env, policy, seed=0)
 
     assert policy.uses_preview
@@ -200,6 +201,44 @@ def test_greedy_stays_within_its_tolerance_every_step_and_saves_energy(
         drop = np.subtract(step["digital_accuracies"], step["accuracies"])
         assert np.all(drop <= tolerance + 1e-9)
     assert record.mean_energy_ratio < 0.9
+
+
+@pytest.mark.parametrize("tolerance", [0.02, 0.08])
+def test_greedy_keeps_what_it_measures_within_its_tolerance_and_saves_energy(
+    env: gymnasium.Env, tolerance: float
+) -> None:
+    unwrapped = env.unwrapped
+    policy = make_policy("greedy", env, tolerance=tolerance).bind(unwrapped)
+    observation, _ = env.reset(seed=0)
+    energies = []
+    for _ in range(N_STEPS):
+        action = policy.act(observation)
+        measured = unwrapped.measure(action)
+        assert np.all(measured["losses"] - measured["digital_losses"] <= tolerance + 1e-9)
+        observation, _, _, _, info = env.step(action)
+        energies.append(info["energy_ratio"])
+    assert np.mean(energies) < 0.9
+
+
+def test_measure_sees_the_tiles_now_not_at_the_end_of_the_coming_interval(
+    env: gymnasium.Env,
+) -> None:
+    """measure() at step k equals the previous step's state on the calibration images, and a
+    fresh tile is never measured older than the current one."""
+    unwrapped = env.unwrapped
+    env.reset(seed=2)
+    analog = np.full(unwrapped.n_layers, ANALOG)
+    before = unwrapped.measure(analog)
+    assert before["digital_accuracies"] == pytest.approx([1.0, 1.0])  # training images
+    for _ in range(4):
+        env.step(analog)
+    now = unwrapped.measure(analog)
+    # Drift between t = 0 and the end of step 4 shows in what the chip measures now.
+    assert now["losses"].sum() > before["losses"].sum()
+    fresh = unwrapped.measure(np.full(unwrapped.n_layers, REPROGRAM))
+    assert fresh["losses"].sum() <= now["losses"].sum()
+    with pytest.raises(ValueError, match="an action is 6 integers"):
+        unwrapped.measure([1, 1])
 
 
 def test_greedy_beats_the_static_extremes(env: gymnasium.Env) -> None:
