@@ -37,7 +37,15 @@ from stable_baselines3.common.vec_env import (
 
 import agents
 import envs
-from agents.ppo import CONFIG_FILE, EVAL_CHIP_OFFSET, MODEL_FILE, NORMALIZER_FILE, PPOPolicy
+from agents.ppo import (
+    CONFIG_FILE,
+    EVAL_CHIP_OFFSET,
+    MODEL_FILE,
+    NORMALIZER_FILE,
+    PPOPolicy,
+    RunFolderError,
+    resolve_run,
+)
 from agents.reporting import compare_policies, format_table
 from envs.rewards import RewardWeights
 
@@ -83,6 +91,10 @@ class Args:
     """run folder (default runs/<dataset>-<scenario>-seed<seed>)"""
     resume: bool = False
     """continue the run in --out from its newest checkpoint"""
+    init_from: Path | None = None
+    """start from another run's policy and observation statistics instead of from scratch
+    (transfer, e.g. a digits run to the CIFAR-sized digits32 network: same layer count); the
+    steps count from 0, and --timesteps 0 saves the transferred agent untouched"""
 
     # PPO hyperparameters: the best of a small search (benchmarks/tune_ppo.py, README Results).
     learning_rate: float = 1e-3
@@ -210,6 +222,31 @@ def save_checkpoint(model: PPO, venv: VecNormalize, out: Path, tag: str) -> Path
     return path
 
 
+def transferred(run: Path, venv: VecEnv) -> tuple[VecNormalize, PPO]:
+    """``venv`` wrapped in another run's observation statistics, and that run's agent, for
+    --init-from; a one-line error if the run is unusable or its spaces differ."""
+    folder, model_path = resolve_run(run)
+    source = PPO.load(model_path, device="cpu")
+    if (
+        source.observation_space.shape != venv.observation_space.shape
+        or source.action_space != venv.action_space
+    ):
+        venv.close()
+        sys.exit(
+            f"error: --init-from {run}: its agent sees observations of shape "
+            f"{source.observation_space.shape} and acts in {source.action_space}, this "
+            f"environment {venv.observation_space.shape} and {venv.action_space}: transfer needs "
+            "a model with the same number of layers"
+        )
+    normaliser = folder / NORMALIZER_FILE
+    if normaliser.exists():
+        wrapped = VecNormalize.load(str(normaliser), venv)
+        wrapped.training, wrapped.norm_reward = True, True
+    else:
+        wrapped = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=source.gamma)
+    return wrapped, source
+
+
 def resumed_args(args: Args, config: dict[str, Any]) -> Args:
     """The saved options of the run being resumed; only the run's length, the comparison and
     the progress bar may be changed on the command line."""
@@ -248,6 +285,11 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
         if args.timesteps is None:
             args = dataclasses.replace(args, timesteps=DEFAULT_TIMESTEPS)
         kwargs = env_kwargs(args)
+        if args.init_from is not None:
+            try:
+                resolve_run(args.init_from)
+            except RunFolderError as error:
+                sys.exit(f"error: --init-from: {error}")
         config = {"args": _jsonable(dataclasses.asdict(args)), "env": kwargs}
     out.mkdir(parents=True, exist_ok=True)
 
@@ -275,7 +317,11 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
         model = PPO.load(model_path, env=venv, device="cpu", tensorboard_log=str(out / "tb"))
         print(f"resuming from {model_path} at {model.num_timesteps} steps")
     else:
-        venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=args.gamma)
+        source = None
+        if args.init_from is not None:
+            venv, source = transferred(args.init_from, venv)
+        else:
+            venv = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=args.gamma)
         model = PPO(
             "MlpPolicy",
             venv,
@@ -293,6 +339,9 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
             device="cpu",
             verbose=0,
         )
+        if source is not None:
+            model.set_parameters(source.get_parameters(), exact_match=True, device="cpu")
+            print(f"starting from the policy of {args.init_from}")
     eval_env = VecNormalize(eval_env, training=False, norm_reward=False, gamma=args.gamma)
     callbacks: list[BaseCallback] = [
         CheckpointCallback(

@@ -107,3 +107,28 @@ def test_resume_without_a_run_is_a_one_line_error(tmp_path: Path):
         train_agent.main(["--out", str(tmp_path / "nothing"), "--resume", *FAST])
     message = str(exit_info.value.code)
     assert "nothing to resume" in message and "\n" not in message
+
+
+def test_init_from_starts_from_another_runs_agent(smoke_run: Path, tmp_path: Path):
+    """--init-from carries the policy and its observation statistics over (here to another
+    scenario; the same path takes a digits agent to the CIFAR-sized network)."""
+    out = tmp_path / "transferred"
+    argv = ["--init-from", str(smoke_run), "--scenario", "paper", "--timesteps", "0"]
+    train_agent.main([*argv, "--out", str(out), "--n-envs", "1", *FAST])
+
+    source, target = agents.load_agent(smoke_run), agents.load_agent(out)
+    assert target.config["env"]["scenario"] == "paper"
+    assert target.config["args"]["init_from"] == str(smoke_run)
+    np.testing.assert_array_equal(target.obs_mean, source.obs_mean)
+    for name, value in source.model.policy.state_dict().items():
+        assert np.array_equal(target.model.policy.state_dict()[name].numpy(), value.numpy())
+    observation = np.linspace(0.0, 1.0, source.model.observation_space.shape[0], dtype=np.float32)
+    assert np.array_equal(target.act(observation), source.act(observation))
+
+
+def test_init_from_a_missing_run_is_a_one_line_error(tmp_path: Path):
+    with pytest.raises(SystemExit) as exit_info:
+        train_agent.main(["--init-from", str(tmp_path / "none"), "--out", str(tmp_path), *FAST])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: --init-from:") and "\n" not in message
+    assert "train one with" in message or "no model.zip" in message
