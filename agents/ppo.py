@@ -79,6 +79,9 @@ class PPOPolicy(Policy):
         path: run folder or ``model.zip`` written by ``train_agent.py``.
         model: an already loaded SB3 model (instead of ``path``).
         obs_mean, obs_var, clip_obs, epsilon: observation normalisation (from VecNormalize).
+        frame_stack: observations the agent sees side by side, oldest first, as
+            stable-baselines3's VecFrameStack gave them in training (zeros before the first
+            step of an episode); read from the run's ``--frame-stack``.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class PPOPolicy(Policy):
         obs_var: np.ndarray | None = None,
         clip_obs: float = 10.0,
         epsilon: float = 1e-8,
+        frame_stack: int = 1,
     ) -> None:
         super().__init__()
         self.config: dict[str, Any] = {}
@@ -98,9 +102,12 @@ class PPOPolicy(Policy):
             loaded = load_agent(path)
             model, obs_mean, obs_var = loaded.model, loaded.obs_mean, loaded.obs_var
             clip_obs, epsilon, self.config = loaded.clip_obs, loaded.epsilon, loaded.config
+            frame_stack = loaded.frame_stack
         self.model = model
         self.obs_mean, self.obs_var = obs_mean, obs_var
         self.clip_obs, self.epsilon = clip_obs, epsilon
+        self.frame_stack = int(frame_stack)
+        self._stack: np.ndarray | None = None
 
     def normalise(self, observation: np.ndarray) -> np.ndarray:
         """Apply the training-time observation normalisation."""
@@ -109,8 +116,18 @@ class PPOPolicy(Policy):
         scaled = (observation - self.obs_mean) / np.sqrt(self.obs_var + self.epsilon)
         return np.clip(scaled, -self.clip_obs, self.clip_obs).astype(np.float32)
 
+    def reset(self) -> None:
+        """A new episode: the stacked history starts empty (zeros)."""
+        self._stack = None
+
     def act(self, observation: np.ndarray) -> np.ndarray:
-        action, _ = self.model.predict(self.normalise(observation), deterministic=True)
+        observation = self.normalise(np.asarray(observation, dtype=np.float32))
+        if self.frame_stack > 1:
+            if self._stack is None:
+                self._stack = np.zeros(observation.size * self.frame_stack, dtype=np.float32)
+            self._stack = np.concatenate([self._stack[observation.size :], observation])
+            observation = self._stack
+        action, _ = self.model.predict(observation, deterministic=True)
         return action
 
 
@@ -136,7 +153,15 @@ def load_agent(path: str | Path) -> PPOPolicy:
             raise RunFolderError(f"{normaliser} is corrupt: retrain or restore it") from None
         mean, var = vec_normalize.obs_rms.mean, vec_normalize.obs_rms.var
         clip_obs, epsilon = vec_normalize.clip_obs, vec_normalize.epsilon
-    policy = PPOPolicy(model=model, obs_mean=mean, obs_var=var, clip_obs=clip_obs, epsilon=epsilon)
+    frame_stack = int(config.get("args", {}).get("frame_stack", 1))
+    policy = PPOPolicy(
+        model=model,
+        obs_mean=mean,
+        obs_var=var,
+        clip_obs=clip_obs,
+        epsilon=epsilon,
+        frame_stack=frame_stack,
+    )
     policy.config = config
     return policy
 

@@ -132,3 +132,37 @@ def test_init_from_a_missing_run_is_a_one_line_error(tmp_path: Path):
     message = str(exit_info.value.code)
     assert message.startswith("error: --init-from:") and "\n" not in message
     assert "train one with" in message or "no model.zip" in message
+
+
+def test_frame_stack_run_acts_as_it_did_in_training(tmp_path: Path):
+    """--frame-stack 2: the saved agent, run through the policy interface, takes exactly the
+    actions stable-baselines3 takes through VecNormalize + VecFrameStack."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize
+
+    out = tmp_path / "stacked"
+    argv = ["--frame-stack", "2", "--timesteps", "512", "--n-envs", "1", "--n-steps", "256"]
+    train_agent.main([*argv, "--out", str(out), *FAST])
+    policy = agents.load_agent(out)
+    assert policy.frame_stack == 2 and policy.model.observation_space.shape == (104,)
+
+    env = make_env_from_config(policy.config, chip_offset=EVAL_CHIP_OFFSET)
+    record = agents.run_episode(env, policy.bind(env), seed=5)
+
+    venv = DummyVecEnv([lambda: make_env_from_config(policy.config, chip_offset=EVAL_CHIP_OFFSET)])
+    venv = VecNormalize.load(str(out / "vecnormalize.pkl"), venv)
+    venv.training, venv.norm_reward = False, False
+    venv = VecFrameStack(venv, 2)
+    venv.seed(5)
+    observation = venv.reset()
+    actions = []
+    for _ in record.steps:
+        action, _ = policy.model.predict(observation, deterministic=True)
+        actions.append(action[0].tolist())
+        observation, _, _, _ = venv.step(action)
+    assert actions == [step["action"] for step in record.steps]
+
+
+def test_frame_stack_below_one_is_a_one_line_error(tmp_path: Path):
+    with pytest.raises(SystemExit) as exit_info:
+        train_agent.main(["--frame-stack", "0", "--out", str(tmp_path / "run"), *FAST])
+    assert str(exit_info.value.code) == "error: --frame-stack must be >= 1, got 0"
