@@ -81,11 +81,12 @@ def all_analog_ratio(env: Any) -> float:
     return report.total_pj / unwrapped.energy_digital_pj
 
 
-def measure(run: Path, episodes: int) -> dict[str, Any]:
-    """Targets 1-3 for one trained run."""
+def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Targets 1-3 for one trained run (``skip``: heuristics left out, e.g. the oracle where
+    its exhaustive search would take hours)."""
     config = read_run_config(run)
     env = make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET)
-    names = [n for n in agents.policy_names() if n != "ppo"]
+    names = [n for n in agents.policy_names() if n != "ppo" and n not in skip]
     policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in names}}
     records = run_all(env, policies, episodes)
     rows = [summarise(name, recs) for name, recs in records.items()]
@@ -98,9 +99,9 @@ def measure(run: Path, episodes: int) -> dict[str, Any]:
     result["beats"] = {n: margins[n][0] - margins[n][1] > 0 for n in deployable}
     result["privileged"] = {n: margins[n] for n in privileged}
     result["margins"] = margins
-    oracle = np.mean([r.episode_return for r in records["oracle"]])
     mine = np.mean([r.episode_return for r in ppo])
-    result["oracle_gap"] = (oracle - mine) / abs(oracle)
+    oracle = np.mean([r.episode_return for r in records.get("oracle", ppo)])
+    result["oracle_gap"] = (oracle - mine) / abs(oracle) if "oracle" in records else np.nan
 
     # The same actions on images nobody chose them on.
     unseen_env = make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET, eval_split="test")
@@ -125,7 +126,7 @@ def measure(run: Path, episodes: int) -> dict[str, Any]:
         for s in range(per_step.shape[1])
         for t in range(per_step.shape[2])
     ]
-    result["oracle_s"] = float(np.mean([r.wall_s for r in records["oracle"]]))
+    result["oracle_s"] = float(np.mean([r.wall_s for r in records.get("oracle", [])] or [np.nan]))
     result["ppo_s"] = float(np.mean([r.wall_s for r in ppo]))
     print(
         "  ppo vs deployable heuristics (paired mean diff ± CI): "
@@ -200,6 +201,13 @@ def main() -> None:
         "--timesteps", type=int, default=None, help="training steps (default: train_agent.py's)"
     )
     parser.add_argument("--drift-scale", type=float, default=2.0)
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated heuristics to leave out (e.g. oracle on the CIFAR-sized network, "
+        "whose exhaustive search takes hours on 2 cores); a skipped oracle makes target 1 "
+        "unmeasured",
+    )
     args = parser.parse_args()
 
     runs: dict[tuple[str, str], Path] = {}
@@ -229,12 +237,13 @@ def main() -> None:
     results = {}
     for key, run in runs.items():
         print(f"\n== {key[0]}, scenario {key[1]} ({run})")
-        results[key] = measure(run, args.episodes)
+        results[key] = measure(run, args.episodes, tuple(filter(None, args.skip.split(","))))
     default_key = next((k for k in runs if k[1] == envs.DEFAULT_SCENARIO), next(iter(runs)))
     print(f"\n== generalisation: {default_key} agent under drift x{args.drift_scale:g}")
     general = generalisation(runs[default_key], args.episodes, args.drift_scale)
 
     print("\n== targets")
+    # A NaN gap (oracle skipped) compares False: the target is then not met.
     quality = all(all(r["beats"].values()) and r["oracle_gap"] <= 0.02 for r in results.values())
     detail = "; ".join(
         f"{k[0]}/{k[1]}: beats {sum(r['beats'].values())}/{len(r['beats'])} deployable "
