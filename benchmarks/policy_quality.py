@@ -110,7 +110,7 @@ def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, A
     result["unseen_margins"] = {
         n: mean_ci95([a - b for a, b in zip(unseen["ppo"], unseen[n], strict=True)]) for n in names
     }
-    unseen_oracle = result["unseen"]["oracle"][0]
+    unseen_oracle = result["unseen"].get("oracle", (np.nan,))[0]
     result["unseen_oracle_gap"] = (unseen_oracle - result["unseen"]["ppo"][0]) / abs(unseen_oracle)
 
     floor = all_analog_ratio(env)
