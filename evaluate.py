@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 import agents
 import envs
-from agents.evaluation import EpisodeRecord
+from agents.evaluation import EpisodeRecord, replay_episode
 from agents.ppo import (
     EVAL_CHIP_OFFSET,
     MODEL_FILE,
@@ -54,7 +54,6 @@ from agents.ppo import (
 from agents.reporting import format_table, summarise
 from envs.partition_env import ACTION_NAMES
 from envs.rewards import DEFAULT_REWARD_WEIGHTS, RewardWeights, resolve_reward
-from hybrid.energy import energy_per_inference
 
 matplotlib.use("Agg")  # figures go to files: no display needed
 
@@ -256,10 +255,10 @@ def run_weighting(weighting: Weighting, seeds: Sequence[int], progress: tqdm) ->
 def energy_floor(env: Any) -> tuple[float, float]:
     """Energy per inference relative to all-digital: (all-analog, cheapest placement)."""
     unwrapped = env.unwrapped
-    ratio = lambda placement: (  # noqa: E731
-        energy_per_inference(unwrapped.specs, list(placement), unwrapped.energy_table).total_pj
-        / unwrapped.energy_digital_pj
-    )
+
+    def ratio(placement: Sequence[bool]) -> float:
+        return unwrapped.cost_ratios(np.asarray(placement, dtype=int))[0]
+
     all_analog = ratio([True] * unwrapped.n_layers)
     if unwrapped.n_layers > 12:  # 4096 placements is plenty; beyond, all-analog stands in
         return all_analog, all_analog
@@ -581,16 +580,15 @@ def validate(folder: Path, progress: bool = True) -> int:
             raise ValueError(f"{steps_path} names weighting {label!r}, absent from {summary_path}")
         if label not in environments:
             environments[label] = make_env_from_config({"env": configurations[label]["env"]})
-        env = environments[label]
-        env.reset(seed=int(steps[0]["seed"]), options={"chip": int(steps[0]["chip"])})
-        for row in sorted(steps, key=lambda row: int(row["step"])):
-            action = [int(a) for a in row["action"].split()]
-            _, replayed, terminated, truncated, _ = env.step(action)
+        steps = sorted(steps, key=lambda row: int(row["step"]))
+        actions = [[int(a) for a in row["action"].split()] for row in steps]
+        rewards = replay_episode(
+            environments[label], int(steps[0]["seed"]), int(steps[0]["chip"]), actions
+        )
+        for row, replayed in zip(steps, rewards, strict=True):
             recorded = float(row["reward"])
             if not abs(replayed - recorded) <= REWARD_TOLERANCE:
                 differences.append((label, name, row["seed"], row["step"], recorded, replayed))
-            if terminated or truncated:
-                break
     if not differences:
         print(f"validated {len(episodes)} episodes, no differences")
         return 0

@@ -232,7 +232,7 @@ def save_checkpoint(model: PPO, venv: VecNormalize, out: Path, tag: str) -> Path
     return path
 
 
-def transferred(run: Path, venv: VecEnv) -> tuple[VecNormalize, PPO]:
+def transferred(run: Path, venv: VecEnv, gamma: float) -> tuple[VecNormalize, PPO]:
     """``venv`` wrapped in another run's observation statistics, and that run's agent, for
     --init-from (the caller checks that the spaces match)."""
     folder, model_path = resolve_run(run)
@@ -242,7 +242,7 @@ def transferred(run: Path, venv: VecEnv) -> tuple[VecNormalize, PPO]:
         wrapped = VecNormalize.load(str(normaliser), venv)
         wrapped.training, wrapped.norm_reward = True, True
     else:
-        wrapped = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=source.gamma)
+        wrapped = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=gamma)
     return wrapped, source
 
 
@@ -336,7 +336,7 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
     else:
         source = None
         if args.init_from is not None:
-            normalised, source = transferred(args.init_from, venv)
+            normalised, source = transferred(args.init_from, venv, args.gamma)
         else:
             normalised = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=args.gamma)
         venv = stacked(normalised, args.frame_stack)

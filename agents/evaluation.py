@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,3 +71,11 @@ def run_episode(env: Any, policy: Policy, seed: int, chip: int | None = None) ->
         done = terminated or truncated
     record.wall_s = time.perf_counter() - start
     return record
+
+
+def replay_episode(env: Any, seed: int, chip: int, actions: Sequence[Any]) -> list[float]:
+    """The rewards of ``actions`` taken one per step from ``reset(seed, chip)``: a recorded
+    episode replayed, on the same environment to check it or on another (other images,
+    other drift) to re-score the same decisions."""
+    env.reset(seed=seed, options={"chip": chip})
+    return [float(env.step(action)[1]) for action in actions]

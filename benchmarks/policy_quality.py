@@ -43,10 +43,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train_agent.py i
 import agents  # noqa: E402
 import envs  # noqa: E402
 import train_agent  # noqa: E402
-from agents.evaluation import EpisodeRecord, run_episode  # noqa: E402
+from agents.evaluation import EpisodeRecord, replay_episode, run_episode  # noqa: E402
 from agents.ppo import EVAL_CHIP_OFFSET, PPOPolicy, make_env_from_config, read_run_config  # noqa: E402
 from agents.reporting import format_table, mean_ci95, summarise  # noqa: E402
-from hybrid.energy import energy_per_inference  # noqa: E402
 
 STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 """Placements that never change over the deployment."""
@@ -64,22 +63,17 @@ def run_all(env: Any, policies: dict[str, agents.Policy], episodes: int) -> dict
 
 def replay(env: Any, record: EpisodeRecord) -> float:
     """The return of ``record``'s actions replayed on ``env`` (same seed, chip and actions)."""
-    env.reset(seed=record.seed, options={"chip": record.chip})
-    return float(sum(env.step(step["action"])[1] for step in record.steps))
+    return sum(replay_episode(env, record.seed, record.chip, [s["action"] for s in record.steps]))
+
+
+def gap(reference: float, mine: float) -> float:
+    """How far ``mine`` falls short of ``reference``, as a fraction of it (NaN: no reference)."""
+    return (reference - mine) / abs(reference)
 
 
 def paired(a: list[EpisodeRecord], b: list[EpisodeRecord]) -> tuple[float, float]:
     """Mean and 95% CI half-width of the per-episode return difference a - b."""
     return mean_ci95([x.episode_return - y.episode_return for x, y in zip(a, b, strict=True)])
-
-
-def all_analog_ratio(env: Any) -> float:
-    """Energy of the all-analog placement relative to all-digital."""
-    unwrapped = env.unwrapped
-    report = energy_per_inference(
-        unwrapped.specs, [True] * unwrapped.n_layers, unwrapped.energy_table
-    )
-    return report.total_pj / unwrapped.energy_digital_pj
 
 
 def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -100,9 +94,8 @@ def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, A
     result["beats"] = {n: margins[n][0] - margins[n][1] > 0 for n in deployable}
     result["privileged"] = {n: margins[n] for n in privileged}
     result["margins"] = margins
-    mine = np.mean([r.episode_return for r in ppo])
-    oracle = np.mean([r.episode_return for r in records.get("oracle", ppo)])
-    result["oracle_gap"] = (oracle - mine) / abs(oracle) if "oracle" in records else np.nan
+    returns = {name: np.mean([r.episode_return for r in recs]) for name, recs in records.items()}
+    result["oracle_gap"] = gap(returns.get("oracle", np.nan), returns["ppo"])
 
     # The same actions on images nobody chose them on.
     unseen_env = make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET, eval_split="test")
@@ -111,10 +104,11 @@ def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, A
     result["unseen_margins"] = {
         n: mean_ci95([a - b for a, b in zip(unseen["ppo"], unseen[n], strict=True)]) for n in names
     }
-    unseen_oracle = result["unseen"].get("oracle", (np.nan,))[0]
-    result["unseen_oracle_gap"] = (unseen_oracle - result["unseen"]["ppo"][0]) / abs(unseen_oracle)
+    result["unseen_oracle_gap"] = gap(
+        result["unseen"].get("oracle", (np.nan,))[0], result["unseen"]["ppo"][0]
+    )
 
-    floor = all_analog_ratio(env)
+    floor = env.unwrapped.cost_ratios(np.ones(env.unwrapped.n_layers, dtype=int))[0]
     energy = np.mean([r.mean_energy_ratio for r in ppo])
     result["energy"] = energy
     result["saving_of_ceiling"] = (1 - energy) / (1 - floor)

@@ -245,7 +245,6 @@ class HybridPartitionEnv(gym.Env):
         self._calibration_digital = self.evaluator.evaluate(
             [None] * self.n_layers, batch="calibration"
         )
-        self._calibration_losses = self._calibration_digital.losses
         self._energy_digital_pj = energy_per_inference(
             self.specs, [False] * self.n_layers, self.energy_table
         ).total_pj
@@ -546,7 +545,7 @@ class HybridPartitionEnv(gym.Env):
         states: list[LayerState] = [None] * self.n_layers
         states[index] = tile_state
         losses = self.evaluator.evaluate(states, batch="calibration").losses
-        return float(np.maximum(losses - self._calibration_losses, 0.0).sum())
+        return float(np.maximum(losses - self._calibration_digital.losses, 0.0).sum())
 
     def _info(
         self,
