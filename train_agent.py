@@ -27,6 +27,7 @@ from typing import Any
 import tyro
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
+from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
     SubprocVecEnv,
@@ -101,6 +102,9 @@ class Args:
     # PPO hyperparameters: the best of a small search (benchmarks/tune_ppo.py, README Results).
     learning_rate: float = 1e-3
     """PPO Adam learning rate"""
+    lr_schedule: str = "constant"
+    """constant, or linear: the learning rate decays linearly to 0 at --timesteps (the
+    rl-baselines3-zoo ``lin_`` schedule), so the last updates fine-tune instead of jumping"""
     n_steps: int = 256
     """rollout length per environment between updates"""
     batch_size: int = 128
@@ -154,6 +158,16 @@ def env_kwargs(args: Args) -> dict[str, Any]:
     if args.reward_weights:
         kwargs["reward"] = RewardWeights.parse(args.reward_weights).to_dict()
     return kwargs
+
+
+LR_SCHEDULES = ("constant", "linear")
+
+
+def learning_rate_schedule(args: Args) -> float | LinearSchedule:
+    """PPO's learning rate: a number, or SB3's linear decay from it to 0 over the run."""
+    if args.lr_schedule == "constant":
+        return args.learning_rate
+    return LinearSchedule(start=args.learning_rate, end=0.0, end_fraction=1.0)
 
 
 def make_vec_env(
@@ -301,6 +315,11 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
         kwargs = env_kwargs(args)
         if args.frame_stack < 1:
             sys.exit(f"error: --frame-stack must be >= 1, got {args.frame_stack}")
+        if args.lr_schedule not in LR_SCHEDULES:
+            sys.exit(
+                f"error: --lr-schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                f"got {args.lr_schedule!r}"
+            )
         if args.init_from is not None:
             try:
                 resolve_run(args.init_from)
@@ -345,7 +364,7 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
         model = PPO(
             "MlpPolicy",
             venv,
-            learning_rate=args.learning_rate,
+            learning_rate=learning_rate_schedule(args),
             n_steps=args.n_steps,
             batch_size=args.batch_size,
             n_epochs=args.n_epochs,

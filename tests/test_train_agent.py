@@ -166,3 +166,20 @@ def test_frame_stack_below_one_is_a_one_line_error(tmp_path: Path):
     with pytest.raises(SystemExit) as exit_info:
         train_agent.main(["--frame-stack", "0", "--out", str(tmp_path / "run"), *FAST])
     assert str(exit_info.value.code) == "error: --frame-stack must be >= 1, got 0"
+
+
+def test_linear_lr_schedule_decays_to_zero_at_the_end_of_the_run(tmp_path: Path):
+    out = tmp_path / "linear"
+    argv = ["--lr-schedule", "linear", "--timesteps", "512", "--n-envs", "1", "--n-steps", "256"]
+    train_agent.main([*argv, "--out", str(out), *FAST])
+    model = agents.load_agent(out).model
+    assert model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.0) == 0.0
+    assert model.policy.optimizer.param_groups[0]["lr"] < 1e-3  # the updates followed it
+
+
+def test_unknown_lr_schedule_is_a_one_line_error(tmp_path: Path):
+    with pytest.raises(SystemExit) as exit_info:
+        train_agent.main(["--lr-schedule", "cosine", "--out", str(tmp_path / "run"), *FAST])
+    assert str(exit_info.value.code) == (
+        "error: --lr-schedule must be one of constant, linear, got 'cosine'"
+    )
