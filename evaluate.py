@@ -174,8 +174,10 @@ def plan(args: Args) -> tuple[list[Weighting], dict[str, Any]]:
                 f"{args.runs_dir} with `python train_agent.py`"
             )
         if model is None:
-            print(f"no trained run under {args.runs_dir}/: evaluating the heuristics alone "
-                  "(train one with `python train_agent.py`)")
+            print(
+                f"no trained run under {args.runs_dir}/: evaluating the heuristics alone "
+                "(train one with `python train_agent.py`)"
+            )
     run_config: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
     if model is not None:
@@ -186,8 +188,10 @@ def plan(args: Args) -> tuple[list[Weighting], dict[str, Any]]:
         value = getattr(args, key)
         if value is not None:
             if model is not None and kwargs.get(key) not in (None, value):
-                print(f"note: run {model} was trained with {key} {kwargs[key]!r}; "
-                      f"evaluating it on {value!r}")
+                print(
+                    f"note: run {model} was trained with {key} {kwargs[key]!r}; "
+                    f"evaluating it on {value!r}"
+                )
             kwargs[key] = value
     kwargs.setdefault("dataset", "digits")
     kwargs.setdefault("scenario", envs.DEFAULT_SCENARIO)
@@ -197,7 +201,7 @@ def plan(args: Args) -> tuple[list[Weighting], dict[str, Any]]:
         kwargs["reward"] = RewardWeights.parse(args.reward_weights).to_dict()
 
     heuristics = [name for name in requested or known if name != "ppo"]
-    policies = (["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else [])
+    policies = ["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else []
     weightings = [Weighting(MAIN, kwargs, policies + heuristics, model)]
 
     if args.sweep:
@@ -296,9 +300,7 @@ def step_rows(weighting: Weighting, layer_names: Sequence[str]) -> list[dict[str
     return rows
 
 
-def summary_rows(
-    weighting: Weighting, floor: float, seeds: Sequence[int]
-) -> list[dict[str, Any]]:
+def summary_rows(weighting: Weighting, floor: float, seeds: Sequence[int]) -> list[dict[str, Any]]:
     """One ``summary.csv`` row per policy: reporting.summarise plus the configuration."""
     kwargs = weighting.env_kwargs
     weights = resolve_reward(kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
@@ -371,8 +373,13 @@ def plot_pareto(
     main = [row for row in rows if row["weighting"] == MAIN]
     swept = [row for row in rows if row["weighting"] != MAIN]
     colours = policy_colours(list(dict.fromkeys(row["policy"] for row in rows)))
-    markers = dict(zip(dict.fromkeys(row["sweep_value"] for row in swept),
-                       itertools.cycle("^sDvP<>Xp"), strict=False))
+    markers = dict(
+        zip(
+            dict.fromkeys(row["sweep_value"] for row in swept),
+            itertools.cycle("^sDvP<>Xp"),
+            strict=False,
+        )
+    )
     evaluated = {row["policy"] for row in main}
     fig, axes = plt.subplots(
         1, len(titles), figsize=(6.4 * len(titles), 5.4), squeeze=False, layout="constrained"
@@ -386,18 +393,43 @@ def plot_pareto(
         if "all-digital" not in evaluated:
             ax.plot([1.0], [digital], marker="*", ms=16, color="0.3", ls="none", zorder=4)
         for name in dict.fromkeys(row["policy"] for row in swept):
-            points = sorted((row["sweep_value"], row["energy_vs_digital"], row[key])
-                            for row in swept if row["policy"] == name)
-            ax.plot([p[1] for p in points], [p[2] for p in points], color=colours[name],
-                    lw=0.8, alpha=0.45, zorder=1)
+            points = sorted(
+                (row["sweep_value"], row["energy_vs_digital"], row[key])
+                for row in swept
+                if row["policy"] == name
+            )
+            ax.plot(
+                [p[1] for p in points],
+                [p[2] for p in points],
+                color=colours[name],
+                lw=0.8,
+                alpha=0.45,
+                zorder=1,
+            )
             for value, energy, accuracy in points:
-                ax.scatter(energy, accuracy, marker=markers[value], s=40, color=colours[name],
-                           edgecolor="white", linewidth=0.5, alpha=0.9, zorder=2)
+                ax.scatter(
+                    energy,
+                    accuracy,
+                    marker=markers[value],
+                    s=40,
+                    color=colours[name],
+                    edgecolor="white",
+                    linewidth=0.5,
+                    alpha=0.9,
+                    zorder=2,
+                )
         for row in main:
             corner = row["policy"] in ("all-digital", "all-analog")
-            ax.scatter(row["energy_vs_digital"], row[key], s=95 if corner else 75,
-                       marker="s" if corner else "o", color=colours[row["policy"]],
-                       edgecolor="black", linewidth=0.8, zorder=3)
+            ax.scatter(
+                row["energy_vs_digital"],
+                row[key],
+                s=95 if corner else 75,
+                marker="s" if corner else "o",
+                color=colours[row["policy"]],
+                edgecolor="black",
+                linewidth=0.8,
+                zorder=3,
+            )
         ax.set_title(f"{titles[task]}: accuracy vs energy")
         ax.set_xlabel("energy per inference / all-digital (mean over deployment)")
         ax.set_ylabel("accuracy (mean over deployment)")
@@ -408,30 +440,53 @@ def plot_pareto(
         ax.set_ylim(low, high + 0.04 * (high - low))  # room for labels at the top
     guides = [
         Line2D([], [], color="0.45", ls="--", label="all-digital corner (energy 1)"),
-        Line2D([], [], color="0.45", ls=":", lw=1.2,
-               label=f"all-analog corner (energy {all_analog_energy:.2f})"),
+        Line2D(
+            [],
+            [],
+            color="0.45",
+            ls=":",
+            lw=1.2,
+            label=f"all-analog corner (energy {all_analog_energy:.2f})",
+        ),
         Line2D([], [], color="0.65", label="all-digital accuracy"),
         Line2D([], [], marker="s", ls="none", color="0.6", mec="black", label="corner policies"),
     ]
     if "all-digital" not in evaluated:
-        guides.append(Line2D([], [], marker="*", ms=12, ls="none", color="0.3",
-                             label="all-digital corner"))
+        guides.append(
+            Line2D([], [], marker="*", ms=12, ls="none", color="0.3", label="all-digital corner")
+        )
     guides += [
-        Line2D([], [], marker=marker, ls="none", color="0.5",
-               label=f"{swept[0]['sweep_key']}={value:g}")
+        Line2D(
+            [],
+            [],
+            marker=marker,
+            ls="none",
+            color="0.5",
+            label=f"{swept[0]['sweep_key']}={value:g}",
+        )
         for value, marker in markers.items()
     ]
-    axes[0][-1].legend(handles=guides, fontsize=8, loc="lower right", framealpha=0.9,
-                       title="sweep: colour = policy, marker = weight" if swept else None,
-                       title_fontsize=8)
+    axes[0][-1].legend(
+        handles=guides,
+        fontsize=8,
+        loc="lower right",
+        framealpha=0.9,
+        title="sweep: colour = policy, marker = weight" if swept else None,
+        title_fontsize=8,
+    )
     fig.suptitle(f"Accuracy-energy trade-off per policy\n{subtitle}", fontsize=11)
     fig.canvas.draw()  # fix the layout, then place labels where they overlap nothing
     fig.set_layout_engine("none")
     for task, ax in enumerate(axes[0]):
         points = [(row["energy_vs_digital"], row[f"task{task + 1}_acc_mean"]) for row in main]
         others = [(row["energy_vs_digital"], row[f"task{task + 1}_acc_mean"]) for row in swept]
-        label_points(ax, points, [row["policy"] for row in main],
-                     [colours[row["policy"]] for row in main], avoid=others)
+        label_points(
+            ax,
+            points,
+            [row["policy"] for row in main],
+            [colours[row["policy"]] for row in main],
+            avoid=others,
+        )
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
@@ -460,20 +515,37 @@ def label_points(
     for index in np.argsort(-pixels[:, 1]):  # top first: the crowded corner is the good one
         for dx, dy in candidates:
             text = ax.annotate(
-                labels[index], points[index], xytext=(dx, dy), textcoords="offset points",
-                ha="left" if dx > 0 else "right", va="center", fontsize=9, fontweight="bold",
+                labels[index],
+                points[index],
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha="left" if dx > 0 else "right",
+                va="center",
+                fontsize=9,
+                fontweight="bold",
                 color=colours[index],
             )
             box = text.get_window_extent(renderer)
-            inside = frame.containsx(box.x0) and frame.containsx(box.x1) and \
-                frame.containsy(box.y0) and frame.containsy(box.y1)
+            inside = (
+                frame.containsx(box.x0)
+                and frame.containsx(box.x1)
+                and frame.containsy(box.y0)
+                and frame.containsy(box.y1)
+            )
             if inside and not any(box.overlaps(other) for other in obstacles):
                 break
             text.remove()
         else:  # nowhere free: fall back to the first choice
-            text = ax.annotate(labels[index], points[index], xytext=candidates[0],
-                               textcoords="offset points", va="center", fontsize=9,
-                               fontweight="bold", color=colours[index])
+            text = ax.annotate(
+                labels[index],
+                points[index],
+                xytext=candidates[0],
+                textcoords="offset points",
+                va="center",
+                fontsize=9,
+                fontweight="bold",
+                color=colours[index],
+            )
             box = text.get_window_extent(renderer)
         obstacles.append(box)
 
@@ -509,8 +581,14 @@ def plot_placements(
     for cell, name in zip(cells, names, strict=False):
         records = weighting.records[name]
         top, bottom = cell.subplots(2, 1, sharex=True, height_ratios=[1.25, 1])
-        top.imshow(majority_placement(records), aspect="auto", cmap=cmap, vmin=-0.5, vmax=2.5,
-                   interpolation="nearest")
+        top.imshow(
+            majority_placement(records),
+            aspect="auto",
+            cmap=cmap,
+            vmin=-0.5,
+            vmax=2.5,
+            interpolation="nearest",
+        )
         top.set_yticks(range(len(layer_names)), layer_names, fontsize=8)
         top.set_xticks(steps - 0.5, minor=True)
         top.set_yticks(np.arange(len(layer_names)) - 0.5, minor=True)
@@ -523,16 +601,21 @@ def plot_placements(
             mean = accuracies[:, :, task].mean(axis=0)
             bottom.plot(steps, mean, marker="o", ms=3, color=colour, label=title)
             if len(records) > 1:
-                bottom.fill_between(steps, accuracies[:, :, task].min(axis=0),
-                                    accuracies[:, :, task].max(axis=0), color=colour, alpha=0.15,
-                                    lw=0)
+                bottom.fill_between(
+                    steps,
+                    accuracies[:, :, task].min(axis=0),
+                    accuracies[:, :, task].max(axis=0),
+                    color=colour,
+                    alpha=0.15,
+                    lw=0,
+                )
             bottom.axhline(digital_accuracies[task], color=colour, ls=":", lw=0.9)
         bottom.set_ylim(-0.02, 1.02)
         bottom.set_ylabel("accuracy", fontsize=9)
         bottom.set_xticks(tick_steps, [labels[i] for i in tick_steps], rotation=45, fontsize=8)
         bottom.set_xlabel("deployment time (end of step)", fontsize=9)
         bottom.grid(alpha=0.25)
-    for cell in cells[len(names):]:
+    for cell in cells[len(names) :]:
         cell.set_facecolor("none")
     handles: list[Any] = [
         Patch(color=colour, label=name)
@@ -543,12 +626,16 @@ def plot_placements(
         for t, title in enumerate(titles)
     ]
     handles.append(Line2D([], [], color="0.3", ls=":", label="all-digital accuracy"))
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9,
-               frameon=False)
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False
+    )
     episodes = len(next(iter(weighting.records.values())))
     how = "majority over" if episodes > 1 else "placement in"
-    fig.suptitle(f"Where each layer ran ({how} {episodes} episode{'s' * (episodes > 1)}; "
-                 f"accuracy: mean, band = min-max)\n{subtitle}", fontsize=11)
+    fig.suptitle(
+        f"Where each layer ran ({how} {episodes} episode{'s' * (episodes > 1)}; "
+        f"accuracy: mean, band = min-max)\n{subtitle}",
+        fontsize=11,
+    )
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -595,8 +682,10 @@ def validate(folder: Path, progress: bool = True) -> int:
     print(f"{len(differences)} of {len(rows)} steps differ (tolerance {REWARD_TOLERANCE:g}):")
     for label, name, seed, step, recorded, replayed in differences:
         where = "" if label == MAIN else f" [{label}]"
-        print(f"  policy {name}{where} seed {seed} step {step}: recorded {recorded!r}, "
-              f"replayed {replayed!r}")
+        print(
+            f"  policy {name}{where} seed {seed} step {step}: recorded {recorded!r}, "
+            f"replayed {replayed!r}"
+        )
     return 1
 
 
@@ -619,50 +708,72 @@ def evaluate(args: Args) -> Path:
     steps = [row for w in weightings for row in step_rows(w, env.layer_names)]
     write_csv(out / "summary.csv", summary)
     write_csv(out / STEPS_FILE, steps)
-    (out / SUMMARY_FILE).write_text(json.dumps({
-        "created": datetime.now().isoformat(timespec="seconds"),
-        "args": json.loads(json.dumps(dataclasses.asdict(args), default=str)),
-        "seeds": seeds,
-        "chips": {str(r.seed): r.chip for r in next(iter(main.records.values()), [])},
-        "layers": list(env.layer_names),
-        "times_s": env.times_s.tolist(),
-        "all_analog_energy_ratio": all_analog,
-        "cheapest_energy_ratio": cheapest,
-        "configurations": {
-            w.label: {
-                "env": w.env_kwargs,
-                "env_resolved": e.unwrapped.config,
-                "policies": w.policies,
-                "model": None if w.model is None else str(w.model),
-            }
-            for w, e in zip(weightings, environments, strict=True)
-        },
-        "run_config": run_config,
-        "rows": summary,
-        "wall_s": round(time.perf_counter() - start, 1),
-    }, indent=2, default=str))
+    (out / SUMMARY_FILE).write_text(
+        json.dumps(
+            {
+                "created": datetime.now().isoformat(timespec="seconds"),
+                "args": json.loads(json.dumps(dataclasses.asdict(args), default=str)),
+                "seeds": seeds,
+                "chips": {str(r.seed): r.chip for r in next(iter(main.records.values()), [])},
+                "layers": list(env.layer_names),
+                "times_s": env.times_s.tolist(),
+                "all_analog_energy_ratio": all_analog,
+                "cheapest_energy_ratio": cheapest,
+                "configurations": {
+                    w.label: {
+                        "env": w.env_kwargs,
+                        "env_resolved": e.unwrapped.config,
+                        "policies": w.policies,
+                        "model": None if w.model is None else str(w.model),
+                    }
+                    for w, e in zip(weightings, environments, strict=True)
+                },
+                "run_config": run_config,
+                "rows": summary,
+                "wall_s": round(time.perf_counter() - start, 1),
+            },
+            indent=2,
+            default=str,
+        )
+    )
 
     titles = task_titles(environments[0])
     weights = resolve_reward(main.env_kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
-    subtitle = (f"{main.env_kwargs['dataset']}, scenario {main.env_kwargs['scenario']}, "
-                f"{len(seeds)} held-out chip episode{'s' * (len(seeds) > 1)}, "
-                f"reward {weights_text(weights)}")
+    subtitle = (
+        f"{main.env_kwargs['dataset']}, scenario {main.env_kwargs['scenario']}, "
+        f"{len(seeds)} held-out chip episode{'s' * (len(seeds) > 1)}, "
+        f"reward {weights_text(weights)}"
+    )
     plot_pareto(out / "pareto.png", summary, titles, all_analog, subtitle)
-    plot_placements(out / "placements.png", main, env.layer_names, env.times_s, titles,
-                    env.all_digital_accuracies, subtitle)
+    plot_placements(
+        out / "placements.png",
+        main,
+        env.layer_names,
+        env.times_s,
+        titles,
+        env.all_digital_accuracies,
+        subtitle,
+    )
 
     chips = [record.chip for record in next(iter(main.records.values()), [])]
-    print(f"\n{subtitle}\nseeds {seeds[0]}..{seeds[-1]} on held-out chips "
-          f"{' '.join(map(str, chips))}, the same for every policy:")
+    print(
+        f"\n{subtitle}\nseeds {seeds[0]}..{seeds[-1]} on held-out chips "
+        f"{' '.join(map(str, chips))}, the same for every policy:"
+    )
     if main.records:
         print(format_table([r for r in summary if r["weighting"] == MAIN]))
-    swept = [dict(r, policy=f"{r['policy']} @ {r['weighting']}") for r in summary
-             if r["weighting"] != MAIN]
+    swept = [
+        dict(r, policy=f"{r['policy']} @ {r['weighting']}")
+        for r in summary
+        if r["weighting"] != MAIN
+    ]
     if swept:
         print(f"\nsweep over {weightings[1].sweep_key}:")
         print(format_table(swept))
-    print(f"energy floor: all-analog {all_analog:.3f}, cheapest placement {cheapest:.3f} "
-          f"of all-digital; results in {out}/")
+    print(
+        f"energy floor: all-analog {all_analog:.3f}, cheapest placement {cheapest:.3f} "
+        f"of all-digital; results in {out}/"
+    )
     return out
 
 
