@@ -72,6 +72,11 @@ def gap(reference: float, mine: float) -> float:
     return (reference - mine) / abs(reference)
 
 
+def beyond_ci(margin: tuple[float, float]) -> bool:
+    """Whether a paired difference (mean, 95% CI half-width) is positive beyond its CI."""
+    return margin[0] - margin[1] > 0
+
+
 def paired(a: list[EpisodeRecord], b: list[EpisodeRecord]) -> tuple[float, float]:
     """Mean and 95% CI half-width of the per-episode return difference a - b."""
     return mean_ci95([x.episode_return - y.episode_return for x, y in zip(a, b, strict=True)])
@@ -92,7 +97,7 @@ def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, A
     privileged = [n for n in names if policies[n].uses_preview]
     deployable = [n for n in names if n not in privileged]
     margins = {n: paired(ppo, records[n]) for n in names}
-    result["beats"] = {n: margins[n][0] - margins[n][1] > 0 for n in deployable}
+    result["beats"] = {n: beyond_ci(margins[n]) for n in deployable}
     result["privileged"] = {n: margins[n] for n in privileged}
     result["margins"] = margins
     returns = {name: np.mean([r.episode_return for r in recs]) for name, recs in records.items()}
@@ -105,9 +110,7 @@ def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, A
     result["unseen_margins"] = {
         n: mean_ci95([a - b for a, b in zip(unseen["ppo"], unseen[n], strict=True)]) for n in names
     }
-    result["beats_unseen"] = {
-        n: result["unseen_margins"][n][0] - result["unseen_margins"][n][1] > 0 for n in deployable
-    }
+    result["beats_unseen"] = {n: beyond_ci(result["unseen_margins"][n]) for n in deployable}
     result["unseen_oracle_gap"] = gap(
         result["unseen"].get("oracle", (np.nan,))[0], result["unseen"]["ppo"][0]
     )
@@ -288,7 +291,7 @@ def main() -> None:
         f"oracle search {default['oracle_s']:.1f} s/episode vs agent {default['ppo_s']:.2f} s"
     )
     stronger = general["stronger"]
-    general_ok = all(m[0] - m[1] > 0 for m in stronger["margins"].values())
+    general_ok = all(map(beyond_ci, stronger["margins"].values()))
     lines.append(
         f"target 4 (generalisation): {'met' if general_ok else 'not met'}: under drift "
         f"x{args.drift_scale:g} ppo vs static: "
