@@ -52,6 +52,14 @@ STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 """Placements that never change over the deployment."""
 
 
+def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any:
+    """The run's environment on held-out chips ``1000..``, its pool large enough that every
+    episode gets a distinct chip (a pool smaller than ``episodes`` would repeat chips and
+    shrink the confidence intervals dishonestly)."""
+    pool = max(int(config["env"].get("chip_pool", 16)), episodes)
+    return make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET, chip_pool=pool, **overrides)
+
+
 def run_all(env: Any, policies: dict[str, agents.Policy], episodes: int) -> dict[str, list]:
     """Every policy on the same distinct held-out chips; records by policy name."""
     chips = [EVAL_CHIP_OFFSET + i for i in range(episodes)]
@@ -86,7 +94,7 @@ def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, A
     """Targets 1-3 for one trained run (``skip``: heuristics left out, e.g. the oracle where
     its exhaustive search would take hours)."""
     config = read_run_config(run)
-    env = make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET)
+    env = held_out_env(config, episodes)
     names = [n for n in agents.policy_names() if n != "ppo" and n not in skip]
     policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in names}}
     records = run_all(env, policies, episodes)
@@ -104,7 +112,7 @@ def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, A
     result["oracle_gap"] = gap(returns.get("oracle", np.nan), returns["ppo"])
 
     # The same actions on images nobody chose them on.
-    unseen_env = make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET, eval_split="test")
+    unseen_env = held_out_env(config, episodes, eval_split="test")
     unseen = {name: [replay(unseen_env, r) for r in recs] for name, recs in records.items()}
     result["unseen"] = {name: mean_ci95(values) for name, values in unseen.items()}
     result["unseen_margins"] = {
@@ -161,7 +169,7 @@ def generalisation(run: Path, episodes: int, drift_scale: float) -> dict[str, An
     out: dict[str, Any] = {}
     for label, scale in (("nominal", 1.0), ("stronger", drift_scale)):
         base = config["env"].get("drift_scale", 1.0)
-        env = make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET, drift_scale=base * scale)
+        env = held_out_env(config, episodes, drift_scale=base * scale)
         policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in STATIC}}
         records = run_all(env, policies, episodes)
         ppo = records["ppo"]

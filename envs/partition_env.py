@@ -281,6 +281,16 @@ class HybridPartitionEnv(gym.Env):
             seed = self._default_seed
         super().reset(seed=seed)
         chip = (options or {}).get("chip")
+        if (
+            chip is not None
+            and not self.chip_offset <= int(chip) < self.chip_offset + self.chip_pool
+        ):
+            # Outside the pool a chip would silently alias a pool chip (same noise draws).
+            raise ValueError(
+                f"chip {chip} is outside this environment's pool "
+                f"[{self.chip_offset}, {self.chip_offset + self.chip_pool}): make the env with a "
+                "chip_offset and chip_pool that include it"
+            )
         self._chip = (
             int(chip)
             if chip is not None

@@ -261,6 +261,18 @@ def test_step_after_the_deployment_ended_is_a_runtime_error(short_env: HybridPar
         short_env.step([DIGITAL] * N_LAYERS)
 
 
+def test_a_chip_outside_the_pool_is_a_one_line_error_not_a_silent_alias(
+    short_env: HybridPartitionEnv,
+) -> None:
+    # Chip offset + pool would reuse chip offset's noise draws: two "different" chips, one chip.
+    outside = short_env.chip_offset + short_env.chip_pool
+    with pytest.raises(ValueError) as error:
+        short_env.reset(seed=0, options={"chip": outside})
+    message = str(error.value)
+    assert "\n" not in message and f"chip {outside} is outside" in message
+    assert "chip_pool" in message
+
+
 @pytest.mark.parametrize(
     "reward, fragment",
     [
