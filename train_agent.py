@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import tyro
-from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import (
@@ -46,6 +46,9 @@ from agents.ppo import (
     NORMALIZER_FILE,
     PPOPolicy,
     RunFolderError,
+    algorithm,
+    is_masked,
+    read_run_config,
     resolve_run,
 )
 from agents.reporting import compare_policies, format_table
@@ -122,6 +125,10 @@ class Args:
     """PPO clipping"""
     net_arch: tuple[int, ...] = (64, 64)
     """hidden layers of the policy and value networks"""
+    mask_reprogram: bool = False
+    """train sb3-contrib's MaskablePPO with the environment's action_masks(): reprogramming a
+    layer is offered only when it at least halves the layer's drift age at the end of the step
+    (env reprogram_min_age_ratio), so no rollout is spent on reprogramming that cannot pay"""
     frame_stack: int = 1
     """observations of the last N steps side by side (stable-baselines3 VecFrameStack): with 2
     the agent sees how each layer's measured noise and sensitivity changed since the last step"""
@@ -204,6 +211,15 @@ def stacked(venv: VecEnv, frame_stack: int) -> VecEnv:
     return VecFrameStack(venv, frame_stack) if frame_stack > 1 else venv
 
 
+def evaluation_callback(masked: bool) -> type[EvalCallback]:
+    """SB3's EvalCallback, or sb3-contrib's masked version for a MaskablePPO agent."""
+    if masked:
+        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
+        return MaskableEvalCallback
+    return EvalCallback
+
+
 def newest_checkpoint(out: Path) -> tuple[Path, Path | None, int] | None:
     """The newest saved model of a run: (model.zip, vecnormalize.pkl, steps)."""
     found = []
@@ -236,7 +252,7 @@ class StopAfter(BaseCallback):
         return True
 
 
-def save_checkpoint(model: PPO, venv: VecNormalize, out: Path, tag: str) -> Path:
+def save_checkpoint(model: BaseAlgorithm, venv: VecNormalize, out: Path, tag: str) -> Path:
     """Save the model and its normaliser under checkpoints/ with the step count in the name."""
     folder = out / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,11 +262,15 @@ def save_checkpoint(model: PPO, venv: VecNormalize, out: Path, tag: str) -> Path
     return path
 
 
-def transferred(run: Path, venv: VecEnv, gamma: float) -> tuple[VecNormalize, PPO]:
+def transferred(run: Path, venv: VecEnv, gamma: float) -> tuple[VecNormalize, BaseAlgorithm]:
     """``venv`` wrapped in another run's observation statistics, and that run's agent, for
     --init-from (the caller checks that the spaces match)."""
     folder, model_path = resolve_run(run)
-    source = PPO.load(model_path, device="cpu")
+    try:
+        masked = is_masked(read_run_config(folder))
+    except RunFolderError:  # a bare model.zip: stable-baselines3's PPO
+        masked = False
+    source = algorithm(masked).load(model_path, device="cpu")
     normaliser = folder / NORMALIZER_FILE
     if normaliser.exists():
         wrapped = VecNormalize.load(str(normaliser), venv)
@@ -260,7 +280,7 @@ def transferred(run: Path, venv: VecEnv, gamma: float) -> tuple[VecNormalize, PP
     return wrapped, source
 
 
-def check_transfer(run: Path, source: PPO, venv: VecEnv) -> None:
+def check_transfer(run: Path, source: BaseAlgorithm, venv: VecEnv) -> None:
     """A one-line exit unless ``source`` observes and acts like ``venv``."""
     if (
         source.observation_space.shape != venv.observation_space.shape
@@ -350,7 +370,9 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
             else VecNormalize(venv, gamma=args.gamma)
         )
         venv = stacked(normalised, args.frame_stack)
-        model = PPO.load(model_path, env=venv, device="cpu", tensorboard_log=str(out / "tb"))
+        model = algorithm(args.mask_reprogram).load(
+            model_path, env=venv, device="cpu", tensorboard_log=str(out / "tb")
+        )
         print(f"resuming from {model_path} at {model.num_timesteps} steps")
     else:
         source = None
@@ -361,7 +383,7 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
         venv = stacked(normalised, args.frame_stack)
         if source is not None:
             check_transfer(args.init_from, source, venv)
-        model = PPO(
+        model = algorithm(args.mask_reprogram)(
             "MlpPolicy",
             venv,
             learning_rate=learning_rate_schedule(args),
@@ -392,7 +414,7 @@ def train(args: Args, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
             name_prefix="ppo",
             save_vecnormalize=True,
         ),
-        EvalCallback(
+        evaluation_callback(args.mask_reprogram)(
             eval_env,
             n_eval_episodes=args.eval_episodes,
             eval_freq=max(args.eval_freq // args.n_envs, 1),

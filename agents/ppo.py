@@ -56,6 +56,23 @@ def resolve_run(path: str | Path) -> tuple[Path, Path]:
     return folder, model
 
 
+def algorithm(masked: bool) -> Any:
+    """The agent's class: sb3-contrib's MaskablePPO for runs trained with ``--mask-reprogram``
+    (it reads ``env.action_masks()``), stable-baselines3's PPO otherwise."""
+    if masked:
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+    from stable_baselines3 import PPO
+
+    return PPO
+
+
+def is_masked(config: dict[str, Any]) -> bool:
+    """Whether a run (its ``config.json``) was trained with action masking."""
+    return bool(config.get("args", {}).get("mask_reprogram", False))
+
+
 def read_run_config(folder: str | Path) -> dict[str, Any]:
     """The ``config.json`` of a run folder, or a one-line error saying what is missing."""
     path = Path(folder) / CONFIG_FILE
@@ -82,6 +99,8 @@ class PPOPolicy(Policy):
         frame_stack: observations the agent sees side by side, oldest first, as
             stable-baselines3's VecFrameStack gave them in training (zeros before the first
             step of an episode); read from the run's ``--frame-stack``.
+        masked: the agent is a MaskablePPO and acts only among the choices the bound
+            environment's ``action_masks()`` allows (``--mask-reprogram``).
     """
 
     def __init__(
@@ -93,6 +112,7 @@ class PPOPolicy(Policy):
         clip_obs: float = 10.0,
         epsilon: float = 1e-8,
         frame_stack: int = 1,
+        masked: bool = False,
     ) -> None:
         super().__init__()
         self.config: dict[str, Any] = {}
@@ -102,8 +122,9 @@ class PPOPolicy(Policy):
             loaded = load_agent(path)
             model, obs_mean, obs_var = loaded.model, loaded.obs_mean, loaded.obs_var
             clip_obs, epsilon, self.config = loaded.clip_obs, loaded.epsilon, loaded.config
-            frame_stack = loaded.frame_stack
+            frame_stack, masked = loaded.frame_stack, loaded.masked
         self.model = model
+        self.masked = bool(masked)
         self.obs_mean, self.obs_var = obs_mean, obs_var
         self.clip_obs, self.epsilon = clip_obs, epsilon
         self.frame_stack = int(frame_stack)
@@ -127,18 +148,20 @@ class PPOPolicy(Policy):
                 self._stack = np.zeros(observation.size * self.frame_stack, dtype=np.float32)
             self._stack = np.concatenate([self._stack[observation.size :], observation])
             observation = self._stack
-        action, _ = self.model.predict(observation, deterministic=True)
+        if self.masked:
+            masks = self._require_env().action_masks()
+            action, _ = self.model.predict(observation, deterministic=True, action_masks=masks)
+        else:
+            action, _ = self.model.predict(observation, deterministic=True)
         return action
 
 
 def load_agent(path: str | Path) -> PPOPolicy:
     """Load a trained agent from a run folder (or its ``model.zip``) as a registry policy."""
-    from stable_baselines3 import PPO
-
     folder, model_path = resolve_run(path)
     config = read_run_config(folder)
     try:
-        model = PPO.load(model_path, device="cpu")
+        model = algorithm(is_masked(config)).load(model_path, device="cpu")
     except Exception as error:  # noqa: BLE001 - any unreadable archive gets the same advice
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise RunFolderError(f"{model_path} could not be loaded ({first_line}): retrain") from None
@@ -161,6 +184,7 @@ def load_agent(path: str | Path) -> PPOPolicy:
         clip_obs=clip_obs,
         epsilon=epsilon,
         frame_stack=frame_stack,
+        masked=is_masked(config),
     )
     policy.config = config
     return policy

@@ -42,6 +42,13 @@ LAYER_FEATURES = (
 )
 MAX_OBSERVATION = 10.0
 """Upper clip of every observation value (the features are designed to be O(1))."""
+REPROGRAM_MIN_AGE_RATIO = 2.0
+"""Default of ``reprogram_min_age_ratio`` (dimensionless): ``action_masks`` offers reprogramming a
+layer only if it divides the layer's drift age at the end of the coming step by at least this
+factor. PCM drift and its read noise grow with log(age) (g = g_prog ((t + t0)/t0)^-nu, REFERENCE.md
+section 3), so a reprogramming that shortens the age by less than 2x (0.3 decades) buys almost
+nothing for its energy. On a log-spaced timeline every step is ~4.8x longer than the one before,
+so no reprogramming passes; on the monthly timeline a month-old layer may be refreshed."""
 
 
 class HybridPartitionEnv(gym.Env):
@@ -122,6 +129,9 @@ class HybridPartitionEnv(gym.Env):
     * ``chip_pool``, ``chip_offset``: chips are drawn from ``[offset, offset + pool)``; evaluate
       on held-out chips with another offset.
     * ``allow_reprogram``: include the reprogram action.
+    * ``reprogram_min_age_ratio``: what ``action_masks()`` (for sb3-contrib's MaskablePPO) counts
+      as a worthwhile reprogramming (``REPROGRAM_MIN_AGE_RATIO``); 1 masks nothing. The mask is
+      advice to a learner: ``step`` accepts every action of the action space.
     * ``data_dir``, ``cache_dir``: where data and pretrained models live.
     * ``cache_mb``: memory bound of the evaluation caches.
     * ``torch_threads``: torch intra-op threads to use (a process-wide setting; default 1, the
@@ -152,6 +162,7 @@ class HybridPartitionEnv(gym.Env):
         chip_pool: int = 16,
         chip_offset: int = 0,
         allow_reprogram: bool = True,
+        reprogram_min_age_ratio: float = REPROGRAM_MIN_AGE_RATIO,
         data_dir: str | Path | None = None,
         cache_dir: str | Path | None = None,
         cache_mb: int = 2048,
@@ -188,6 +199,12 @@ class HybridPartitionEnv(gym.Env):
             raise ValueError("chip_pool must be >= 1 and chip_offset >= 0")
         self.chip_pool, self.chip_offset = int(chip_pool), int(chip_offset)
         self.allow_reprogram = bool(allow_reprogram)
+        if not np.isfinite(reprogram_min_age_ratio) or reprogram_min_age_ratio < 1:
+            raise ValueError(
+                "reprogram_min_age_ratio must be a finite number >= 1 (1 masks nothing), got "
+                f"{reprogram_min_age_ratio!r}"
+            )
+        self.reprogram_min_age_ratio = float(reprogram_min_age_ratio)
         self._default_seed = seed
         self.config = {
             "dataset": dataset,
@@ -202,6 +219,7 @@ class HybridPartitionEnv(gym.Env):
             "chip_pool": chip_pool,
             "chip_offset": chip_offset,
             "allow_reprogram": allow_reprogram,
+            "reprogram_min_age_ratio": self.reprogram_min_age_ratio,
         }
 
         # The model and its fixed evaluation batch.
@@ -357,6 +375,28 @@ class HybridPartitionEnv(gym.Env):
         if array.min() < 0 or array.max() >= n_actions:
             raise ValueError(f"{expected}; got out-of-range values {array.tolist()}")
         return array.astype(int)
+
+    def action_masks(self) -> np.ndarray:
+        """Which choices are worth offering a learner now, flattened layer by layer
+        (``n_layers * n_actions`` booleans, the layout sb3-contrib's MaskablePPO expects).
+
+        Digital and analog are always valid. Reprogramming a layer is valid only if it divides
+        the layer's drift age at the end of the coming step by at least
+        ``reprogram_min_age_ratio``: (age if kept) / (length of the coming interval) >= ratio.
+        Only the timeline and the layer's programming history are used: a deployed controller
+        knows both.
+        """
+        n_actions = int(self.action_space.nvec[0])
+        masks = np.ones((self.n_layers, n_actions), dtype=bool)
+        if n_actions > REPROGRAM and self._step < self.timeline.n_steps:
+            end = float(self._times[self._step])
+            now = float(self._times[self._step - 1]) if self._step > 0 else 0.0
+            programmed_at = np.where(
+                self._programmed_step < 0, 0.0, self._times[np.maximum(self._programmed_step, 0)]
+            )
+            age_if_kept = end - programmed_at
+            masks[:, REPROGRAM] = age_if_kept >= self.reprogram_min_age_ratio * (end - now)
+        return masks.reshape(-1)
 
     def preview(self, action: Any) -> tuple[float, dict[str, Any]]:
         """Reward and info the action would get now, without taking the step (for the oracle)."""

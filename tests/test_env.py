@@ -261,6 +261,37 @@ def test_step_after_the_deployment_ended_is_a_runtime_error(short_env: HybridPar
         short_env.step([DIGITAL] * N_LAYERS)
 
 
+def test_action_masks_offer_reprogramming_only_where_it_at_least_halves_the_drift_age(
+    cache_dir: Path,
+) -> None:
+    log_env = HybridPartitionEnv(cache_dir=cache_dir)  # default: log-spaced steps, 1 s to 1 y
+    monthly = HybridPartitionEnv(scenario="monthly-refresh", cache_dir=cache_dir)
+    for made in (log_env, monthly):
+        made.reset(seed=0)
+    n = N_LAYERS
+    for step in range(log_env.timeline.n_steps):
+        log_masks = log_env.action_masks().reshape(n, 3)
+        month_masks = monthly.action_masks().reshape(n, 3)
+        assert log_masks[:, [DIGITAL, ANALOG]].all() and month_masks[:, [DIGITAL, ANALOG]].all()
+        # Each log step is ~4.8x longer than all before it: reprogramming never halves an age.
+        assert not log_masks[:, REPROGRAM].any()
+        # A month-old layer refreshed now is a month old at the step's end instead of two.
+        assert month_masks[:, REPROGRAM].all() == (step > 0)
+        log_env.step([ANALOG] * n)
+        monthly.step([REPROGRAM] * n)
+    # The mask is advice to a learner, not a rule of the environment: reprogramming still runs.
+    log_env.reset(seed=0)
+    _, _, _, _, info = log_env.step([REPROGRAM] * n)
+    assert info["n_reprogrammed"] == n
+    # Ratio 1 masks nothing; a ratio below 1 is a one-line error.
+    unmasked = HybridPartitionEnv(reprogram_min_age_ratio=1.0, cache_dir=cache_dir)
+    unmasked.reset(seed=0)
+    unmasked.step([ANALOG] * n)
+    assert unmasked.action_masks().all()
+    with pytest.raises(ValueError, match="reprogram_min_age_ratio must be a finite number >= 1"):
+        HybridPartitionEnv(reprogram_min_age_ratio=0.5, cache_dir=cache_dir)
+
+
 def test_a_chip_outside_the_pool_is_a_one_line_error_not_a_silent_alias(
     short_env: HybridPartitionEnv,
 ) -> None:

@@ -183,3 +183,24 @@ def test_unknown_lr_schedule_is_a_one_line_error(tmp_path: Path):
     assert str(exit_info.value.code) == (
         "error: --lr-schedule must be one of constant, linear, got 'cosine'"
     )
+
+
+def test_mask_reprogram_trains_maskable_ppo_that_never_reprograms_where_it_cannot_pay(
+    tmp_path: Path,
+):
+    """--mask-reprogram: sb3-contrib's MaskablePPO, saved and loaded as a masked policy; on the
+    default log-spaced timeline no reprogramming passes the mask, so the agent never picks one."""
+    from sb3_contrib import MaskablePPO
+
+    out = tmp_path / "masked"
+    argv = ["--mask-reprogram", "--timesteps", "512", "--n-envs", "1", "--n-steps", "256"]
+    train_agent.main([*argv, "--out", str(out), *FAST])
+    policy = agents.load_agent(out)
+    assert policy.masked and isinstance(policy.model, MaskablePPO)
+    assert policy.config["args"]["mask_reprogram"] is True
+
+    env = make_env_from_config(policy.config, chip_offset=EVAL_CHIP_OFFSET)
+    for seed in range(3):
+        record = agents.run_episode(env, policy.bind(env), seed=seed)
+        assert record.n_reprogrammed == 0
+        assert len(record.steps) == env.unwrapped.timeline.n_steps
