@@ -123,7 +123,9 @@ def test_init_from_starts_from_another_runs_agent(smoke_run: Path, tmp_path: Pat
     for name, value in source.model.policy.state_dict().items():
         assert np.array_equal(target.model.policy.state_dict()[name].numpy(), value.numpy())
     observation = np.linspace(0.0, 1.0, source.model.observation_space.shape[0], dtype=np.float32)
-    assert np.array_equal(target.act(observation), source.act(observation))
+    env = make_env_from_config(target.config)  # a masked agent acts among what env allows
+    env.reset(seed=0)
+    assert np.array_equal(target.bind(env).act(observation), source.bind(env).act(observation))
 
 
 def test_init_from_a_missing_run_is_a_one_line_error(tmp_path: Path):
@@ -137,6 +139,7 @@ def test_init_from_a_missing_run_is_a_one_line_error(tmp_path: Path):
 def test_frame_stack_run_acts_as_it_did_in_training(tmp_path: Path):
     """--frame-stack 2: the saved agent, run through the policy interface, takes exactly the
     actions stable-baselines3 takes through VecNormalize + VecFrameStack."""
+    from sb3_contrib.common.maskable.utils import get_action_masks
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize
 
     out = tmp_path / "stacked"
@@ -156,7 +159,8 @@ def test_frame_stack_run_acts_as_it_did_in_training(tmp_path: Path):
     observation = venv.reset()
     actions = []
     for _ in record.steps:
-        action, _ = policy.model.predict(observation, deterministic=True)
+        masks = get_action_masks(venv)  # the default agent is a MaskablePPO
+        action, _ = policy.model.predict(observation, deterministic=True, action_masks=masks)
         actions.append(action[0].tolist())
         observation, _, _, _ = venv.step(action)
     assert actions == [step["action"] for step in record.steps]
@@ -185,22 +189,42 @@ def test_unknown_lr_schedule_is_a_one_line_error(tmp_path: Path):
     )
 
 
-def test_mask_reprogram_trains_maskable_ppo_that_never_reprograms_where_it_cannot_pay(
-    tmp_path: Path,
-):
-    """--mask-reprogram: sb3-contrib's MaskablePPO, saved and loaded as a masked policy; on the
-    default log-spaced timeline no reprogramming passes the mask, so the agent never picks one."""
+def test_default_agent_is_masked_and_never_reprograms_where_it_cannot_pay(smoke_run: Path):
+    """The default run is sb3-contrib's MaskablePPO, saved and loaded as a masked policy, trained
+    on 64 chips; on the default log-spaced timeline no reprogramming passes the mask, so the
+    agent never picks one."""
     from sb3_contrib import MaskablePPO
 
-    out = tmp_path / "masked"
-    argv = ["--mask-reprogram", "--timesteps", "512", "--n-envs", "1", "--n-steps", "256"]
-    train_agent.main([*argv, "--out", str(out), *FAST])
-    policy = agents.load_agent(out)
+    policy = agents.load_agent(smoke_run)
     assert policy.masked and isinstance(policy.model, MaskablePPO)
     assert policy.config["args"]["mask_reprogram"] is True
+    assert policy.config["env"]["chip_pool"] == train_agent.DEFAULT_TRAIN_CHIPS == 64
 
     env = make_env_from_config(policy.config, chip_offset=EVAL_CHIP_OFFSET)
     for seed in range(3):
         record = agents.run_episode(env, policy.bind(env), seed=seed)
         assert record.n_reprogrammed == 0
         assert len(record.steps) == env.unwrapped.timeline.n_steps
+
+
+def test_no_mask_reprogram_trains_plain_ppo_and_old_runs_load_unmasked(tmp_path: Path):
+    from stable_baselines3 import PPO
+
+    out = tmp_path / "plain"
+    argv = ["--no-mask-reprogram", "--timesteps", "256", "--n-envs", "1", "--n-steps", "128"]
+    train_agent.main([*argv, "--train-chips", "8", "--out", str(out), *FAST])
+    policy = agents.load_agent(out)
+    assert not policy.masked and type(policy.model) is PPO
+    assert policy.config["env"]["chip_pool"] == 8
+    # A run folder from before masking existed has no mask_reprogram in its config.
+    config = json.loads((out / "config.json").read_text())
+    del config["args"]["mask_reprogram"]
+    (out / "config.json").write_text(json.dumps(config))
+    assert not agents.load_agent(out).masked
+
+
+def test_train_chips_overlapping_the_validation_chips_is_a_one_line_error(tmp_path: Path):
+    with pytest.raises(SystemExit) as exit_info:
+        train_agent.main(["--train-chips", "501", "--out", str(tmp_path / "run"), *FAST])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: --train-chips must be in 1..500") and "\n" not in message
