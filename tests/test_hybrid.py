@@ -452,6 +452,19 @@ def _refuse_to_train(*args, **kwargs):
     raise AssertionError("load_or_pretrain retrained although a valid cache file exists")
 
 
+def test_default_digits_network_ships_with_the_package_and_is_copied_not_retrained(
+    tmp_path: Path, digits_bundle: DatasetBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pretraining differs across CPUs in the last bits; the shipped file makes every machine's
+    # default network the same. It is copied into the cache, never trained or written in place.
+    monkeypatch.setattr(pretrain_module, "pretrain", _refuse_to_train)
+    loaded = load_or_pretrain(digits_bundle, cache_dir=tmp_path, progress=False)
+    bundled = pretrain_module.BUNDLED_DIR / loaded.path.name
+    assert loaded.path.parent == tmp_path and bundled.is_file()
+    assert loaded.path.read_bytes() == bundled.read_bytes()
+    assert loaded.metrics["val_class_accuracy"] == pytest.approx(0.9694, abs=1e-4)
+
+
 def test_second_load_comes_from_the_cache(
     tmp_path: Path, digits_bundle: DatasetBundle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
