@@ -56,7 +56,7 @@ def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any
     """The run's environment on held-out chips ``1000..``, its pool large enough that every
     episode gets a distinct chip (a pool smaller than ``episodes`` would repeat chips and
     shrink the confidence intervals dishonestly)."""
-    pool = max(int(config["env"].get("chip_pool", 16)), episodes)
+    pool = max(int(config["env_resolved"]["chip_pool"]), episodes)
     return make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET, chip_pool=pool, **overrides)
 
 

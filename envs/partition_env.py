@@ -389,12 +389,8 @@ class HybridPartitionEnv(gym.Env):
         n_actions = int(self.action_space.nvec[0])
         masks = np.ones((self.n_layers, n_actions), dtype=bool)
         if n_actions > REPROGRAM and self._step < self.timeline.n_steps:
-            end = float(self._times[self._step])
-            now = float(self._times[self._step - 1]) if self._step > 0 else 0.0
-            programmed_at = np.where(
-                self._programmed_step < 0, 0.0, self._times[np.maximum(self._programmed_step, 0)]
-            )
-            age_if_kept = end - programmed_at
+            now, end = self._now_s(), float(self._times[self._step])
+            age_if_kept = np.array([self._layer_state(i, end)[1] for i in range(self.n_layers)])
             masks[:, REPROGRAM] = age_if_kept >= self.reprogram_min_age_ratio * (end - now)
         return masks.reshape(-1)
 
@@ -422,7 +418,7 @@ class HybridPartitionEnv(gym.Env):
         if self._last is None:
             raise RuntimeError("measure needs a running episode (call reset() first)")
         action = self.check_action(action)
-        now = float(self._times[self._step - 1]) if self._step > 0 else 0.0
+        now = self._now_s()
         interval = float(self._times[self._step]) - now if self._step < len(self._times) else 0.0
         states: list[LayerState] = [None] * self.n_layers
         for index in np.flatnonzero(action != DIGITAL):
@@ -465,6 +461,10 @@ class HybridPartitionEnv(gym.Env):
         return self._energy_digital_pj
 
     # -- internals ---------------------------------------------------------------------------
+    def _now_s(self) -> float:
+        """The deployment time now: the end of the last step, or 0 s before the first."""
+        return float(self._times[self._step - 1]) if self._step > 0 else 0.0
+
     def _layer_state(
         self,
         index: int,
