@@ -36,6 +36,7 @@ from hybrid.data import DatasetBundle, MultiTaskSplit, load_dataset
 from hybrid.hardware import HardwareConfig, get_hardware
 from hybrid.layers import hybrid_layers
 from hybrid.models import MTLNet, MTLNetConfig, build_model, layer_specs, model_config_for
+from hybrid.units import SECONDS_PER_YEAR, time_label
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +314,7 @@ def _read_cache(
 def accuracy_report(
     pretrained: PretrainedModel,
     hardware: str | HardwareConfig | None = None,
-    ages_s: tuple[float, ...] = (1.0, 3.15e7),
+    ages_s: tuple[float, ...] = (1.0, SECONDS_PER_YEAR),
     repeats: int = 3,
     eval_size: int | None = None,
 ) -> list[dict[str, Any]]:
@@ -373,16 +374,9 @@ def main(argv: list[str] | None = None) -> None:
     header = f"{'placement':<12} {'drift age':>10} {'class acc':>10} {'group acc':>10}"
     print(f"{header}   ({args.hardware})")
     for row in accuracy_report(pretrained, args.hardware, repeats=args.repeats):
-        age = "-" if row["placement"] == "all digital" else _format_age(row["age_s"])
+        age = "-" if row["placement"] == "all digital" else time_label(row["age_s"])
         accuracies = f"{row['class_accuracy']:>10.3f} {row['group_accuracy']:>10.3f}"
         print(f"{row['placement']:<12} {age:>10} {accuracies}")
-
-
-def _format_age(seconds: float) -> str:
-    for unit, size in (("y", 3.15e7), ("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
-        if seconds >= size:
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} s"
 
 
 if __name__ == "__main__":
