@@ -13,27 +13,9 @@ Two kinds:
   the coming interval. A deployed controller cannot see the future accuracy of an action on
   the very images it is graded on; these are references, not competitors.
 
-Measured on the default environment (``strong-drift`` scenario, digits model, 12 steps,
-default reward, default parameters), episode return per reset seed (seeds 0 and 2 draw the same
-chip, 13; seeds 1, 3, 4 draw chips 7, 12, 11)::
-
-    policy                    seed 0   seed 1   seed 2   seed 3   seed 4    mean  energy
-    all-digital               -12.00   -12.00   -12.00   -12.00   -12.00  -12.00   1.000
-    all-analog               -210.89  -238.67  -210.89  -227.97  -218.80 -221.44   0.224
-    random                   -161.41  -152.19   -87.72   -79.63  -134.77 -123.14   0.476
-    keep-first-last-digital   -74.87   -78.76   -74.87   -73.20   -74.18  -75.18   0.244
-    saving-vs-noise           -10.34    -7.01   -10.34    -7.98    -8.14   -8.76   0.409
-    threshold                 -11.17    -9.41   -11.17   -10.25    -9.35  -10.27   0.664
-    greedy                    -11.26    -9.73   -11.26    -9.31   -10.01  -10.31   0.464
-    greedy-preview (priv.)     -6.80    -6.67    -6.80    -7.20    -7.29   -6.95   0.402
-    oracle (privileged)        -5.52    -5.12    -5.52    -5.23    -5.16   -5.31   0.349
-
-("energy": mean energy per inference / all-digital.) Defaults tuned on these seeds were checked
-on held-out chips 16-31 (``chip_offset=16``, same seeds), mean returns: oracle -5.15,
-greedy-preview -7.28, saving-vs-noise -7.38, greedy -8.76, threshold -10.20, all-digital
--12.0, keep-first-last-digital -80.3, random -136.1, all-analog -220.5. (Measured with
-``benchmarks/tune_heuristics.py``'s environment; the tables of each policy's parameter sweep are
-in its docstring.)
+Every default parameter is the best of a sweep on training chips, never on the held-out chips
+comparisons report: ``python benchmarks/tune_heuristics.py`` (output in
+``docs/results/heuristics/``).
 """
 
 from __future__ import annotations
@@ -45,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from agents.base import Policy, register
-from envs.partition_env import ANALOG, DIGITAL, LAYER_FEATURES, REPROGRAM, HybridPartitionEnv
+from envs.actions import ANALOG, DIGITAL, REPROGRAM
+from envs.partition_env import HybridPartitionEnv
 from envs.rewards import RewardWeights
 from hybrid.energy import substrate_cost_table
 
@@ -60,11 +43,6 @@ __all__ = [
     "SavingVersusNoisePolicy",
     "ThresholdPolicy",
 ]
-
-
-def _n_actions(env: HybridPartitionEnv) -> int:
-    """Choices per layer: 3 with the reprogram action, 2 without."""
-    return int(env.action_space.nvec[0])
 
 
 def _layer_indices(env: HybridPartitionEnv, layers: Sequence[int | str]) -> list[int]:
@@ -142,7 +120,7 @@ class RandomPolicy(Policy):
         env = self._require_env()
         if self._rng is None:
             self.reset()
-        return self._rng.integers(0, _n_actions(env), size=env.n_layers, dtype=np.int64)
+        return self._rng.integers(0, env.n_actions, size=env.n_layers, dtype=np.int64)
 
 
 @register("keep-first-last-digital")
@@ -188,13 +166,9 @@ class SavingVersusNoisePolicy(Policy):
     Analog layers are never reprogrammed. It reads only the observation, so it is the fairest
     hand-written competitor of a learned policy.
 
-    Source: this project's environment tests (``tests/test_env.py``), after the
-    sensitivity-versus-cost trade-off of HILAL (per-layer noise sensitivity) and LionHeart
-    (energy ranking), REFERENCE.md section 5.
-
-    Default ``noise_weight`` 0.5, by measurement on the default environment (mean return over
-    reset seeds 0-4 / held-out chips 16-31): 0.25 -> -9.2, 0.5 -> -8.9 / -7.6, 1 -> -9.1 / -8.8,
-    2 -> -10.1, 4 -> -12.0 (all digital).
+    Source: the sensitivity-versus-cost trade-off of HILAL (per-layer noise sensitivity) and
+    LionHeart (energy ranking), REFERENCE.md section 5. Default ``noise_weight`` 0.5: the best
+    of ``benchmarks/tune_heuristics.py``'s sweep on training chips.
 
     Args:
         noise_weight: how many units of energy share one unit of relative noise is worth.
@@ -206,15 +180,9 @@ class SavingVersusNoisePolicy(Policy):
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Analog where saving > noise_weight * noise."""
-        env = self._require_env()
-        features = np.asarray(observation)[: len(LAYER_FEATURES) * env.n_layers].reshape(
-            env.n_layers, len(LAYER_FEATURES)
-        )
-        column = {name: i for i, name in enumerate(LAYER_FEATURES)}
-        saving = (
-            features[:, column["digital_energy_share"]] - features[:, column["analog_energy_share"]]
-        )
-        analog = saving > self.noise_weight * features[:, column["noise"]]
+        view = self._require_env().observation_layout.view(observation)
+        saving = view["digital_energy_share"] - view["analog_energy_share"]
+        analog = saving > self.noise_weight * view["noise"]
         return np.where(analog, ANALOG, DIGITAL).astype(np.int64)
 
 
@@ -233,18 +201,10 @@ class ThresholdPolicy(Policy):
     noise-sensitive (Rasch et al., Nature Communications 2023; REFERENCE.md section 6: conv1 is
     the most sensitive layer of the digits net).
 
-    Default threshold 0.15 nats, chosen by measurement on the default environment (mean return
-    over reset seeds 0-4; all-digital scores -12.0, and the all-digital model's own losses are
-    0.146 and 0.078 nats)::
-
-        threshold   0.0    0.13   0.14   0.15   0.16   0.2    0.25   0.5    0.8 (paper)
-        return     -11.5  -10.7  -10.6  -10.4  -11.0  -12.3  -13.0  -12.9  -14.7
-
-    On held-out chips 16-31: 0.13 -> -10.1, 0.15 -> -10.4, 0.2 -> -11.6, 0.25 -> -11.8.
-    Threshold 0 moves one layer per step. The rule is weak here: without drift compensation the
-    cross-entropy keeps rising with age even where predictions hold, so once triggered it keeps
-    moving layers, and in forward order the third layer is fc1, most of the energy. The paper's
-    0.8 reacts only after the class task has collapsed.
+    Default threshold 0.15 nats (the paper's 0.8 reacts only after the class task has
+    collapsed): the best of ``benchmarks/tune_heuristics.py``'s sweep on training chips. The rule
+    is weak without drift compensation: the cross-entropy keeps rising with age even where
+    predictions hold, so once triggered it keeps moving layers.
 
     Args:
         threshold: cross-entropy (nats) above which one more layer moves to digital.
@@ -279,8 +239,7 @@ class ThresholdPolicy(Policy):
         env = self._require_env()
         # The reset observation describes the chip before any step: the rule reacts to steps.
         if not self._first:
-            start = len(LAYER_FEATURES) * env.n_layers
-            losses = np.asarray(observation)[start : start + env.n_tasks]
+            losses = env.observation_layout.view(observation)["loss"]
             if np.any(losses > self.threshold) and self._moved < len(self._order):
                 self._moved += 1
         self._first = False
@@ -318,7 +277,7 @@ class _GreedySearch(Policy):
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Greedy placement for the coming step."""
         env = self._require_env()
-        reprogram = _n_actions(env) > 2
+        reprogram = env.n_actions > 2
         action = np.full(env.n_layers, DIGITAL, dtype=np.int64)
         cost = self._cost(action)
         for index in self._order:
@@ -367,11 +326,8 @@ class GreedyPolicy(_GreedySearch):
     images are training images, on which the digital network is 100% accurate and the
     accuracy test only reacts once predictions flip.
 
-    Default tolerance 0.08 nats, metric loss: the best of a sweep on the training chips of the
-    default environment (``python benchmarks/tune_heuristics.py --policies greedy``, mean
-    return over reset seeds 0-4, chips 0-15): loss tolerance 0.005 -> -10.31, 0.02 -> -10.94,
-    0.04 -> -10.47, 0.08 -> -10.31, 0.12 -> -10.63, 0.2 -> -11.01; accuracy tolerance 0 ->
-    -14.7, 0.01 -> -22.9 (accuracy reacts too late).
+    Default tolerance 0.08 nats, metric loss: the best of ``benchmarks/tune_heuristics.py``'s
+    sweep on training chips (the accuracy metric reacts too late).
 
     Args:
         tolerance: largest degradation allowed per task (nats for ``"loss"``, a fraction for
@@ -404,12 +360,10 @@ class GreedyPreviewPolicy(_GreedySearch):
     controller can do neither (``uses_preview = True``); it shows how much of the oracle's lead
     a simple search gets from that knowledge.
 
-    Default tolerance 0.005 (half a point of accuracy per task), the best of a sweep on the
-    default environment (mean return, reset seeds 0-4): tolerance 0 -> -8.8, 0.003 and 0.005 ->
-    -7.4, 0.01 -> -8.2, 0.02 -> -12.5; held-out chips 16-31: 0.005 -> -7.4, 0.01 -> -8.4. The
-    default reward charges 0.5 per point of excess error rate per task, a little more than
-    moving the largest layer (fc1) to analog saves (0.43 of the all-digital energy), so a
-    tolerance near or below a point is what the reward asks for. LionHeart used 2 points.
+    Default tolerance 0.005 (half a point of accuracy per task), the best of
+    ``benchmarks/tune_heuristics.py``'s sweep: the default reward charges 0.5 per point of excess
+    error per task, more than moving the largest layer to analog saves, so a tolerance below a
+    point is what the reward asks for (LionHeart used 2 points).
 
     Args:
         tolerance: largest accuracy drop allowed per task, as a fraction (0.01 = 1 point).
@@ -447,9 +401,7 @@ class OraclePolicy(Policy):
     of that bound and the search stops once the bound reaches the best cost found. The chosen
     action is the same as the full enumeration's (``prune=False``; checked in the tests).
 
-    Wall time on 2 CPU cores (torch single-threaded), default environment (6 layers, 729 actions,
-    12 steps), first episode on a chip, cold caches: 3.1-4.5 s pruned (about 100-570 previews per
-    step), 10-13 s with ``prune=False``; the same episode again, warm caches: 0.13 s / 0.38 s.
+    Its wall time per episode is measured by ``benchmarks/policy_quality.py`` (README, Results).
 
     Args:
         max_layers: refuse models with more layers (3^8 = 6561 candidates per step).
@@ -469,11 +421,11 @@ class OraclePolicy(Policy):
         env = self.env
         if env.n_layers > self.max_layers:
             raise ValueError(
-                f"oracle searches {_n_actions(env)}^n actions per step; the model has "
+                f"oracle searches {env.n_actions}^n actions per step; the model has "
                 f"{env.n_layers} layers, more than max_layers={self.max_layers}"
             )
         self._candidates = np.array(
-            list(itertools.product(range(_n_actions(env)), repeat=env.n_layers)), dtype=np.int64
+            list(itertools.product(range(env.n_actions), repeat=env.n_layers)), dtype=np.int64
         )
         weights = env.reward_function if isinstance(env.reward_function, RewardWeights) else None
         self._bounds: np.ndarray | None = None

@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch import nn
 
+from envs.actions import DIGITAL, REPROGRAM, check_action, n_choices, placement_labels
+from envs.chips import ENV_CHIP_POOL, check_chip, programming_chip
+from envs.deployment import DEPLOYMENT_OPTIONS, Deployment, build_deployment
+from envs.observation import ObservationLayout
 from envs.rewards import RewardFunction, RewardWeights, StepMetrics, resolve_reward
-from envs.scenarios import Scenario, Timeline, get_scenario
-from hybrid.data import load_dataset
-from hybrid.energy import (
-    EnergyTable,
-    energy_per_inference,
-    get_energy_table,
-    reprogram_energy_pj,
-    substrate_cost_table,
-)
-from hybrid.hardware import HardwareConfig, get_hardware
-from hybrid.layers import HybridLayer, hybrid_layers, make_hybrid
-from hybrid.models import layer_specs
-from hybrid.pretrain import PretrainConfig, load_or_pretrain, task_targets
-from hybrid.simulator import CachedEvaluator, LayerState
+from hybrid.energy import EnergyReport
+from hybrid.simulator import Evaluation, LayerState
 
-DIGITAL, ANALOG, REPROGRAM = 0, 1, 2
-ACTION_NAMES = ("digital", "analog", "analog+reprogram")
-LAYER_FEATURES = (
-    "is_analog",
-    "drift_age",
-    "noise",
-    "sensitivity",
-    "digital_energy_share",
-    "analog_energy_share",
-    "mac_share",
-)
-MAX_OBSERVATION = 10.0
-"""Upper clip of every observation value (the features are designed to be O(1))."""
 REPROGRAM_MIN_AGE_RATIO = 2.0
 """Default of ``reprogram_min_age_ratio`` (dimensionless): ``action_masks`` offers reprogramming a
 layer only if it divides the layer's drift age at the end of the coming step by at least this
@@ -49,6 +26,26 @@ factor. PCM drift and its read noise grow with log(age) (g = g_prog ((t + t0)/t0
 section 3), so a reprogramming that shortens the age by less than 2x (0.3 decades) buys almost
 nothing for its energy. On a log-spaced timeline every step is ~4.8x longer than the one before,
 so no reprogramming passes; on the monthly timeline a month-old layer may be refreshed."""
+
+TileState = tuple[int, float]
+"""Where a layer's analog tiles are: (noise realisation of their last programming, age in s)."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What one action leads to from the current state (for ``step`` and ``preview``)."""
+
+    analog: np.ndarray
+    """Per layer, whether it runs analog during the step."""
+    programmed_step: np.ndarray
+    """Per layer, the step at whose start it was last programmed (-1: at t = 0)."""
+    programming_count: np.ndarray
+    """Per layer, how often it has been reprogrammed in the episode."""
+    tile_states: list[TileState]
+    """Per layer, its tiles at the end of the step (used or not)."""
+    metrics: StepMetrics
+    reward: float
+    info: dict[str, Any]
 
 
 class HybridPartitionEnv(gym.Env):
@@ -63,33 +60,47 @@ class HybridPartitionEnv(gym.Env):
     weights drift from the moment they are programmed, whether or not the layer is in use, and
     the older they are the noisier the layer. At each decision step the policy places every
     layer and may reprogram analog layers (fresh programming noise, drift age back to zero, at an
-    energy cost). The environment evaluates both task heads on a fixed evaluation batch and
+    energy cost). The environment evaluates every task head on a fixed evaluation batch and
     prices the placement with the energy model of ``hybrid.energy``.
 
     ## Action Space
-    ``MultiDiscrete([3] * n_layers)``, one entry per toggleable layer in forward order:
-    0 = digital, 1 = analog (keep the programmed weights), 2 = analog and reprogram. With
-    ``allow_reprogram=False`` it is ``MultiDiscrete([2] * n_layers)``. A reprogrammed layer is
-    written at the start of the step's interval.
+    ``MultiDiscrete([3] * n_layers)``, one entry per toggleable layer in forward order
+    (``envs.actions``): 0 = digital, 1 = analog (keep the programmed weights), 2 = analog and
+    reprogram. With ``allow_reprogram=False`` it is ``MultiDiscrete([2] * n_layers)``. A
+    reprogrammed layer is written at the start of the step's interval.
 
     ## Observation Space
-    ``Box(0, 10, (7 * n_layers + 10,), float32)``. First, per layer (forward order), seven
-    values: ``is_analog`` (0/1); ``drift_age`` (log10(1 + age_s) / log10(1 + horizon_s));
-    ``noise`` (the measured relative output error ||y_analog - y_digital|| / ||y_digital|| of the
-    layer's tile on calibration inputs, whether or not the layer is in use now);
-    ``sensitivity`` (the excess cross-entropy, summed over tasks, of the network on the
-    calibration images with only this layer analog in its current tile state: what a deployed
-    chip measures by running its calibration set through one analog layer at a time);
-    ``digital_energy_share``
-    and ``analog_energy_share`` (the layer's energy per inference on each substrate divided by
-    the all-digital energy of the whole network); ``mac_share``. Then ten global values: the
-    loss of each task (nats), the accuracy of each task, the excess loss of each task over
-    all-digital (nats), the energy ratio of the current placement, the fraction of the deployment
-    elapsed (log time), the fraction of steps left, and the fraction of layers analog. Values are
-    clipped to [0, 10]; ``info`` carries the raw numbers.
+    ``Box(0, 10, (7 L + 3 T + 4,), float32)`` for ``L`` layers and ``T`` tasks (52 values for the
+    default network), defined once in ``envs.observation``: read it by name with
+    ``env.observation_layout.view(observation)["noise"]``. Values are clipped to [0, 10];
+    ``info`` carries the raw numbers. ``name[i]`` is layer ``i``'s value, ``name[k]`` task
+    ``k``'s (both from 0):
+
+    | Num | Observation | Min | Max |
+    |---|---|---|---|
+    | 7i | `is_analog`[i]: 1 if it runs analog, else 0 | 0 | 1 |
+    | 7i + 1 | `drift_age`[i]: log10(1 + age_s) / log10(1 + horizon_s) of its tiles | 0 | 1 |
+    | 7i + 2 | `noise`[i]: measured relative output error of its tiles | 0 | 10 |
+    | 7i + 3 | `sensitivity`[i]: excess calibration loss with only it analog (nats) | 0 | 10 |
+    | 7i + 4 | `digital_energy_share`[i]: its digital energy / all-digital energy | 0 | 1 |
+    | 7i + 5 | `analog_energy_share`[i]: its analog energy / all-digital energy | 0 | 10 |
+    | 7i + 6 | `mac_share`[i]: its share of the network's MACs | 0 | 1 |
+    | 7L + k | `loss`[k]: cross-entropy on the evaluation batch (nats) | 0 | 10 |
+    | 7L + T + k | `accuracy`[k]: accuracy on the evaluation batch | 0 | 1 |
+    | 7L + 2T + k | `excess_loss`[k]: cross-entropy above all-digital's (nats) | 0 | 10 |
+    | 7L + 3T | `energy_ratio`: energy per inference / all-digital | 0 | 10 |
+    | 7L + 3T + 1 | `elapsed`: log10(1 + t_s) / log10(1 + horizon_s) | 0 | 1 |
+    | 7L + 3T + 2 | `steps_left`: fraction of the episode's steps to come | 0 | 1 |
+    | 7L + 3T + 3 | `analog_fraction`: fraction of the layers running analog | 0 | 1 |
+
+    ``noise`` is ||y_analog - y_digital|| / ||y_digital|| of the layer's tiles alone on
+    calibration inputs, whether or not the layer runs analog now; ``sensitivity`` is the excess
+    cross-entropy, summed over tasks, of the network on the calibration images with only that
+    layer analog. Both are what a deployed chip can measure with its calibration images
+    (training images kept apart from the reward's evaluation batch).
 
     ## Rewards
-    By default (see ``envs.rewards``)::
+    By default (``envs.rewards``)::
 
         reward = -( w_energy    * E_inference / E_all_digital
                   + w_task_loss * sum_k task_weight_k * max(0, L_k - L_k_digital)
@@ -101,15 +112,16 @@ class HybridPartitionEnv(gym.Env):
 
     ## Starting State
     At ``t = 0`` every layer has just been programmed on a chip drawn at random from a pool of
-    ``chip_pool`` chips (each chip = one set of programming and read noise draws) and runs
-    analog; the first observation shows that state.
+    ``chip_pool`` chips (each chip = one set of programming and read noise draws; the chip
+    protocol is ``envs.chips``) and runs analog; the first observation shows that state.
 
     ## Episode End
     The episode terminates after ``timeline.n_steps`` steps (the end of the deployment). There
     is no truncation.
 
     ## Arguments
-    ``gymnasium.make("HybridPartition-v0", **kwargs)``, every argument optional:
+    ``gymnasium.make("HybridPartition-v0", **kwargs)``, every argument optional. The deployment
+    (``envs.deployment.build_deployment``, or a built one as ``deployment=``):
 
     * ``dataset``: ``"digits"`` (embedded default), ``"digits32"`` or ``"cifar10"``.
     * ``scenario``: a name from ``envs.scenarios.SCENARIOS`` (hardware + timeline).
@@ -118,7 +130,6 @@ class HybridPartitionEnv(gym.Env):
     * ``energy_table``: a preset name, dict or ``EnergyTable`` (``hybrid.energy``).
     * ``timeline``: a ``Timeline`` or dict (horizon_s, n_steps, first_s, spacing,
       inferences_per_step) overriding the scenario's.
-    * ``reward``: ``RewardWeights``, a dict, a ``"energy=1,task_loss=50"`` string or a callable.
     * ``model``: a torch module whose forward returns one logits tensor per task (made hybrid if
       it is not); default: the pretrained paper network for the dataset.
     * ``pretrain``: ``PretrainConfig`` or dict for the default model.
@@ -126,17 +137,34 @@ class HybridPartitionEnv(gym.Env):
       split, 360 digits).
     * ``calibration_size``: training images the observation's per-layer measurements use
       (``noise``, ``sensitivity``), kept apart from the evaluation batch the reward uses.
+    * ``data_dir``, ``cache_dir``: where data and pretrained models live.
+    * ``cache_mb``: memory bound of the evaluation caches.
+
+    The decision problem:
+
+    * ``reward``: ``RewardWeights``, a dict, a ``"energy=1,task_loss=50"`` string or a callable.
     * ``chip_pool``, ``chip_offset``: chips are drawn from ``[offset, offset + pool)``; evaluate
       on held-out chips with another offset.
     * ``allow_reprogram``: include the reprogram action.
     * ``reprogram_min_age_ratio``: what ``action_masks()`` (for sb3-contrib's MaskablePPO) counts
       as a worthwhile reprogramming (``REPROGRAM_MIN_AGE_RATIO``); 1 masks nothing. The mask is
       advice to a learner: ``step`` accepts every action of the action space.
-    * ``data_dir``, ``cache_dir``: where data and pretrained models live.
-    * ``cache_mb``: memory bound of the evaluation caches.
     * ``torch_threads``: torch intra-op threads to use (a process-wide setting; default 1, the
       fastest for these small tensors; None leaves it alone).
     * ``seed``: the seed of the first ``reset`` when none is given.
+
+    ## Examples
+    >>> import gymnasium, envs
+    >>> env = gymnasium.make("HybridPartition-v0", scenario="paper")
+    >>> observation, info = env.reset(seed=0)
+    >>> view = env.unwrapped.observation_layout.view(observation)
+    >>> [round(float(share), 3) for share in view["mac_share"]]
+    [0.021, 0.153, 0.542, 0.271, 0.011, 0.002]
+    >>> observation, reward, terminated, truncated, info = env.step([0, 0, 1, 1, 0, 0])
+    >>> info["placement"]
+    ['digital', 'digital', 'analog', 'analog', 'digital', 'digital']
+    >>> round(info["energy_ratio"], 3)
+    0.359
 
     ## Version History
     * v0: initial version.
@@ -146,29 +174,16 @@ class HybridPartitionEnv(gym.Env):
 
     def __init__(
         self,
-        dataset: str = "digits",
-        scenario: str | Scenario | None = None,
-        hardware: str | HardwareConfig | Mapping[str, Any] | None = None,
-        noise_scale: float = 1.0,
-        drift_scale: float = 1.0,
-        energy_table: str | EnergyTable | Mapping[str, Any] | None = None,
-        timeline: Timeline | Mapping[str, Any] | None = None,
-        reward: RewardWeights | Mapping[str, Any] | str | RewardFunction | None = None,
-        model: nn.Module | None = None,
-        pretrain: PretrainConfig | Mapping[str, Any] | None = None,
-        eval_split: str = "val",
-        eval_size: int | None = None,
-        calibration_size: int = 128,
-        chip_pool: int = 16,
+        deployment: Deployment | None = None,
+        reward: RewardWeights | dict[str, Any] | str | RewardFunction | None = None,
+        chip_pool: int = ENV_CHIP_POOL,
         chip_offset: int = 0,
         allow_reprogram: bool = True,
         reprogram_min_age_ratio: float = REPROGRAM_MIN_AGE_RATIO,
-        data_dir: str | Path | None = None,
-        cache_dir: str | Path | None = None,
-        cache_mb: int = 2048,
         torch_threads: int | None = 1,
         seed: int | None = None,
         render_mode: str | None = None,
+        **deployment_options: Any,
     ) -> None:
         super().__init__()
         if torch_threads is not None:
@@ -178,23 +193,7 @@ class HybridPartitionEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self.scenario = get_scenario(scenario)
-        hardware_config = (
-            get_hardware(dict(hardware) if isinstance(hardware, Mapping) else hardware)
-            if hardware is not None
-            else self.scenario.hardware_config()
-        )
-        self.hardware = hardware_config.scaled(noise_scale, drift_scale)
-        if timeline is None:
-            self.timeline = self.scenario.timeline
-        elif isinstance(timeline, Timeline):
-            self.timeline = timeline
-        else:
-            self.timeline = dataclasses.replace(self.scenario.timeline, **dict(timeline))
-        self.energy_table = get_energy_table(energy_table)
         self.reward_function, self.reward_weights = resolve_reward(reward)
-        if eval_split not in ("train", "val", "test"):
-            raise ValueError(f"eval_split must be 'train', 'val' or 'test', got {eval_split!r}")
         if chip_pool < 1 or chip_offset < 0:
             raise ValueError("chip_pool must be >= 1 and chip_offset >= 0")
         self.chip_pool, self.chip_offset = int(chip_pool), int(chip_offset)
@@ -206,81 +205,35 @@ class HybridPartitionEnv(gym.Env):
             )
         self.reprogram_min_age_ratio = float(reprogram_min_age_ratio)
         self._default_seed = seed
+        unknown = sorted(set(deployment_options) - set(DEPLOYMENT_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown HybridPartition-v0 argument(s) {', '.join(unknown)}; see "
+                "HybridPartitionEnv's docstring (Arguments) for the valid ones"
+            )
+        if deployment is None:
+            deployment = build_deployment(**deployment_options)
+        elif deployment_options:
+            raise ValueError(
+                f"pass either deployment= or deployment options, not both (got "
+                f"{', '.join(sorted(deployment_options))})"
+            )
+        self.deployment = deployment
         self.config = {
-            "dataset": dataset,
-            "scenario": self.scenario.name,
-            "hardware": self.hardware.to_dict(),
-            "energy_table": self.energy_table.to_dict(),
-            "timeline": self.timeline.to_dict(),
+            **deployment.config,
             "reward": self.reward_weights.to_dict() if self.reward_weights else "custom",
-            "eval_split": eval_split,
-            "eval_size": eval_size,
-            "calibration_size": calibration_size,
-            "chip_pool": chip_pool,
-            "chip_offset": chip_offset,
-            "allow_reprogram": allow_reprogram,
+            "chip_pool": self.chip_pool,
+            "chip_offset": self.chip_offset,
+            "allow_reprogram": self.allow_reprogram,
             "reprogram_min_age_ratio": self.reprogram_min_age_ratio,
         }
-
-        # The model and its fixed evaluation batch.
-        bundle = load_dataset(dataset, data_dir)
-        if model is None:
-            pretrain_config = (
-                pretrain
-                if isinstance(pretrain, PretrainConfig)
-                else PretrainConfig(**dict(pretrain or {}))
-            )
-            pretrained = load_or_pretrain(
-                bundle, pretrain_config, cache_dir=cache_dir, progress=False
-            )
-            model = pretrained.instantiate(self.hardware)
-            self.config["pretrain"] = pretrain_config.to_dict()
-        elif not hybrid_layers(model):
-            model = make_hybrid(model, self.hardware)
-        self.model = model.eval()
-        self.specs = layer_specs(self.model, bundle.input_shape)
-        self.layer_names = tuple(spec.name for spec in self.specs)
-        self.n_layers = len(self.specs)
-        split = getattr(bundle, eval_split)
-        if eval_size is not None:
-            split = split.subset(eval_size, seed=0)
-        calibration = bundle.train.subset(calibration_size, seed=1)
-        self.evaluator = CachedEvaluator(
-            self.model,
-            split.images,
-            task_targets(split),
-            seed=0,
-            cache_mb=cache_mb,
-            layer_names=self.layer_names,
-            probe_images=calibration.images,
+        self.observation_layout = ObservationLayout(deployment.n_layers, deployment.n_tasks)
+        self.action_space = spaces.MultiDiscrete(
+            [n_choices(self.allow_reprogram)] * deployment.n_layers
         )
-        self.evaluator.add_batch("calibration", calibration.images, task_targets(calibration))
-        self.n_tasks = len(self.evaluator.targets)
-
-        # Constant facts, computed once.
+        self.observation_space = self.observation_layout.space
         self._times = self.timeline.times_s
-        self._all_digital = self.evaluator.evaluate([None] * self.n_layers)
-        self._calibration_digital = self.evaluator.evaluate(
-            [None] * self.n_layers, batch="calibration"
-        )
-        self._energy_digital_pj = energy_per_inference(
-            self.specs, [False] * self.n_layers, self.energy_table
-        ).total_pj
-        self._energy_cache: dict[tuple[bool, ...], Any] = {}
-        costs = substrate_cost_table(self.specs, self.energy_table) / self._energy_digital_pj
-        macs = np.array([spec.macs for spec in self.specs], dtype=float)
-        self._static_features = np.column_stack([costs, macs / macs.sum()])
-        self._reprogram_pj = np.array(
-            [reprogram_energy_pj(spec, self.energy_table) for spec in self.specs]
-        )
-        # All-digital energy of the inferences one step serves: the unit of reprogramming cost.
-        self._serving_pj = self._energy_digital_pj * self.timeline.inferences_per_step
         self._log_horizon = np.log10(1.0 + self.timeline.horizon_s)
-
-        n_actions = 3 if self.allow_reprogram else 2
-        self.action_space = spaces.MultiDiscrete([n_actions] * self.n_layers)
-        n_obs = len(LAYER_FEATURES) * self.n_layers + 3 * self.n_tasks + 4
-        self.observation_space = spaces.Box(0.0, MAX_OBSERVATION, (n_obs,), np.float32)
 
         self._step = 0
         self._analog = np.ones(self.n_layers, dtype=bool)
@@ -288,6 +241,62 @@ class HybridPartitionEnv(gym.Env):
         self._programming_count = np.zeros(self.n_layers, dtype=int)
         self._chip = self.chip_offset
         self._last: dict[str, Any] | None = None
+
+    # -- the deployment, for policies and analyses ---------------------------------------------
+    @property
+    def model(self) -> Any:
+        """The hybrid model (its analog tiles belong to the evaluator)."""
+        return self.deployment.model
+
+    @property
+    def evaluator(self) -> Any:
+        """The deployment's :class:`~hybrid.simulator.CachedEvaluator`."""
+        return self.deployment.evaluator
+
+    @property
+    def specs(self) -> list[Any]:
+        """Crossbar shapes of the toggleable layers, forward order."""
+        return self.deployment.specs
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Toggleable layers, forward order (the order of the action's entries)."""
+        return self.deployment.layer_names
+
+    @property
+    def n_layers(self) -> int:
+        """Number of toggleable layers."""
+        return self.deployment.n_layers
+
+    @property
+    def n_tasks(self) -> int:
+        """Number of tasks."""
+        return self.deployment.n_tasks
+
+    @property
+    def scenario(self) -> Any:
+        """The deployment's named scenario."""
+        return self.deployment.scenario
+
+    @property
+    def hardware(self) -> Any:
+        """The analog hardware settings."""
+        return self.deployment.hardware
+
+    @property
+    def timeline(self) -> Any:
+        """When decisions are taken."""
+        return self.deployment.timeline
+
+    @property
+    def energy_table(self) -> Any:
+        """The energy prices."""
+        return self.deployment.energy_table
+
+    @property
+    def n_actions(self) -> int:
+        """Choices per layer (3 with the reprogram action, 2 without)."""
+        return int(self.action_space.nvec[0])
 
     # -- Gymnasium API -----------------------------------------------------------------------
     def reset(
@@ -299,18 +308,8 @@ class HybridPartitionEnv(gym.Env):
             seed = self._default_seed
         super().reset(seed=seed)
         chip = (options or {}).get("chip")
-        if (
-            chip is not None
-            and not self.chip_offset <= int(chip) < self.chip_offset + self.chip_pool
-        ):
-            # Outside the pool a chip would silently alias a pool chip (same noise draws).
-            raise ValueError(
-                f"chip {chip} is outside this environment's pool "
-                f"[{self.chip_offset}, {self.chip_offset + self.chip_pool}): make the env with a "
-                "chip_offset and chip_pool that include it"
-            )
         self._chip = (
-            int(chip)
+            check_chip(chip, self.chip_offset, self.chip_pool)
             if chip is not None
             else self.chip_offset + int(self.np_random.integers(self.chip_pool))
         )
@@ -320,10 +319,11 @@ class HybridPartitionEnv(gym.Env):
         self._programming_count = np.zeros(self.n_layers, dtype=int)
         states = [self._layer_state(i, 0.0) for i in range(self.n_layers)]
         evaluation = self.evaluator.evaluate(states)
-        energy = self._energy(tuple(self._analog))
+        energy = self.deployment.energy(self._analog)
         metrics = self._metrics(evaluation, energy.total_pj, 0.0, 0, 0.0, step=-1)
-        self._last = self._info(metrics, energy, states, np.zeros(self.n_layers, bool), {})
-        return self._observation(states, metrics, 0.0), dict(self._last)
+        reprogrammed = np.zeros(self.n_layers, dtype=bool)
+        self._last = self._info(metrics, energy, states, self._analog, reprogrammed)
+        return self._observation(states, metrics, self._analog, steps_done=0), dict(self._last)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one placement for the next interval of the deployment."""
@@ -331,15 +331,17 @@ class HybridPartitionEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         if self._step >= self.timeline.n_steps:
             raise RuntimeError("the deployment is over: call reset() to start a new episode")
-        action = self.check_action(action)
-        outcome = self._transition(action)
-        self._analog = outcome["analog"]
-        self._programmed_step = outcome["programmed_step"]
-        self._programming_count = outcome["programming_count"]
+        transition = self._transition(self.check_action(action))
+        observation = self._observation(
+            transition.tile_states, transition.metrics, transition.analog, self._step + 1
+        )
+        self._analog = transition.analog
+        self._programmed_step = transition.programmed_step
+        self._programming_count = transition.programming_count
         self._step += 1
-        self._last = outcome["info"]
+        self._last = transition.info
         terminated = self._step >= self.timeline.n_steps
-        return outcome["observation"], outcome["reward"], terminated, False, dict(outcome["info"])
+        return observation, transition.reward, terminated, False, dict(transition.info)
 
     def render(self) -> str | None:
         """A one-line text summary of the last step (render_mode ``"ansi"``)."""
@@ -359,22 +361,7 @@ class HybridPartitionEnv(gym.Env):
     # -- for planners and baselines ----------------------------------------------------------
     def check_action(self, action: Any) -> np.ndarray:
         """The action as an int array, or a one-line ValueError that says what is expected."""
-        n_actions = int(self.action_space.nvec[0])
-        expected = (
-            f"an action is {self.n_layers} integers (one per layer: "
-            f"{', '.join(f'{i}={name}' for i, name in enumerate(ACTION_NAMES[:n_actions]))})"
-        )
-        try:
-            array = np.asarray(action)
-        except Exception:  # noqa: BLE001
-            raise ValueError(f"{expected}; got {action!r}") from None
-        if array.shape != (self.n_layers,):
-            raise ValueError(f"{expected}; got shape {array.shape}")
-        if not np.issubdtype(array.dtype, np.number) or np.any(array != np.round(array)):
-            raise ValueError(f"{expected}; got non-integer values {array.tolist()}")
-        if array.min() < 0 or array.max() >= n_actions:
-            raise ValueError(f"{expected}; got out-of-range values {array.tolist()}")
-        return array.astype(int)
+        return check_action(action, self.n_layers, self.n_actions)
 
     def action_masks(self) -> np.ndarray:
         """Which choices are worth offering a learner now, flattened layer by layer
@@ -386,9 +373,8 @@ class HybridPartitionEnv(gym.Env):
         Only the timeline and the layer's programming history are used: a deployed controller
         knows both.
         """
-        n_actions = int(self.action_space.nvec[0])
-        masks = np.ones((self.n_layers, n_actions), dtype=bool)
-        if n_actions > REPROGRAM and self._step < self.timeline.n_steps:
+        masks = np.ones((self.n_layers, self.n_actions), dtype=bool)
+        if self.n_actions > REPROGRAM and self._step < self.timeline.n_steps:
             now, end = self._now_s(), float(self._times[self._step])
             age_if_kept = np.array([self._layer_state(i, end)[1] for i in range(self.n_layers)])
             masks[:, REPROGRAM] = age_if_kept >= self.reprogram_min_age_ratio * (end - now)
@@ -398,8 +384,8 @@ class HybridPartitionEnv(gym.Env):
         """Reward and info the action would get now, without taking the step (for the oracle)."""
         if self._last is None or self._step >= self.timeline.n_steps:
             raise RuntimeError("preview needs a running episode")
-        outcome = self._transition(self.check_action(action), observe=False)
-        return outcome["reward"], outcome["info"]
+        transition = self._transition(self.check_action(action))
+        return transition.reward, transition.info
 
     def measure(self, action: Any) -> dict[str, np.ndarray]:
         """What a deployed chip can measure now: the placement ``action`` run on the
@@ -425,11 +411,12 @@ class HybridPartitionEnv(gym.Env):
             chip, age = self._layer_state(int(index), now)
             states[index] = (chip, min(age, interval) if action[index] == REPROGRAM else age)
         measured = self.evaluator.evaluate(states, batch="calibration")
+        digital = self.deployment.calibration_digital
         return {
             "losses": measured.losses,
             "accuracies": measured.accuracies,
-            "digital_losses": self._calibration_digital.losses,
-            "digital_accuracies": self._calibration_digital.accuracies,
+            "digital_losses": digital.losses,
+            "digital_accuracies": digital.accuracies,
         }
 
     def cost_ratios(self, action: Any) -> tuple[float, float]:
@@ -437,8 +424,10 @@ class HybridPartitionEnv(gym.Env):
         to all-digital (``energy_ratio`` and ``reprogram_ratio`` of the step's metrics), without
         evaluating the model."""
         action = np.asarray(action)
-        energy = self._energy(tuple(action != DIGITAL)).total_pj / self._energy_digital_pj
-        return energy, float(self._reprogram_pj[action == REPROGRAM].sum()) / self._serving_pj
+        deployment = self.deployment
+        energy = deployment.energy(action != DIGITAL).total_pj / deployment.energy_digital_pj
+        reprogram_pj = float(deployment.reprogram_pj[action == REPROGRAM].sum())
+        return energy, reprogram_pj / deployment.serving_pj
 
     @property
     def step_index(self) -> int:
@@ -453,12 +442,12 @@ class HybridPartitionEnv(gym.Env):
     @property
     def all_digital_accuracies(self) -> np.ndarray:
         """Accuracy of each task with every layer digital, on the evaluation batch."""
-        return self._all_digital.accuracies
+        return self.deployment.all_digital.accuracies
 
     @property
     def energy_digital_pj(self) -> float:
         """Energy of one all-digital inference (pJ)."""
-        return self._energy_digital_pj
+        return self.deployment.energy_digital_pj
 
     # -- internals ---------------------------------------------------------------------------
     def _now_s(self) -> float:
@@ -471,19 +460,16 @@ class HybridPartitionEnv(gym.Env):
         time_s: float,
         programmed_step: np.ndarray | None = None,
         programming_count: np.ndarray | None = None,
-    ) -> tuple[int, float]:
+    ) -> TileState:
+        """Layer ``index``'s tiles at ``time_s``: which noise realisation, and how old."""
         programmed_step = self._programmed_step if programmed_step is None else programmed_step
         count = self._programming_count if programming_count is None else programming_count
         step = programmed_step[index]
         programmed_at = 0.0 if step < 0 else float(self._times[step])
-        # The r-th programming of a layer on chip c uses the programming realisation of chip
-        # (c + r) in the pool: reprogramming draws fresh noise, from a finite, cacheable set.
-        chip = (
-            self.chip_offset + (self._chip - self.chip_offset + int(count[index])) % self.chip_pool
-        )
+        chip = programming_chip(self._chip, count[index], self.chip_offset, self.chip_pool)
         return (chip, time_s - programmed_at)
 
-    def _transition(self, action: np.ndarray, observe: bool = True) -> dict[str, Any]:
+    def _transition(self, action: np.ndarray) -> Transition:
         k = self._step
         time_s = float(self._times[k])
         analog = action != DIGITAL
@@ -498,9 +484,9 @@ class HybridPartitionEnv(gym.Env):
             tile_states[i] if analog[i] else None for i in range(self.n_layers)
         ]
         evaluation = self.evaluator.evaluate(states)
-        energy = self._energy(tuple(analog))
-        reprogram_pj = float(self._reprogram_pj[reprogram].sum())
-        reprogram_ratio = reprogram_pj / self._serving_pj
+        energy = self.deployment.energy(analog)
+        reprogram_pj = float(self.deployment.reprogram_pj[reprogram].sum())
+        reprogram_ratio = reprogram_pj / self.deployment.serving_pj
         metrics = self._metrics(
             evaluation, energy.total_pj, reprogram_ratio, int(reprogram.sum()), time_s, k
         )
@@ -509,42 +495,29 @@ class HybridPartitionEnv(gym.Env):
             reward = -float(sum(terms.values()))  # what RewardWeights.__call__ returns
         else:
             reward = float(self.reward_function(metrics))
-        info = self._info(metrics, energy, tile_states, reprogram, terms, analog)
+        info = self._info(metrics, energy, tile_states, analog, reprogram, terms)
         info["reprogram_energy_pj"] = reprogram_pj
         info["reward"] = reward
-        outcome = {
-            "analog": analog,
-            "programmed_step": programmed_step,
-            "programming_count": programming_count,
-            "reward": reward,
-            "info": info,
-        }
-        if observe:
-            outcome["observation"] = self._observation(tile_states, metrics, time_s, analog, k + 1)
-        return outcome
-
-    def _energy(self, placement: tuple[bool, ...]) -> Any:
-        report = self._energy_cache.get(placement)
-        if report is None:
-            report = energy_per_inference(self.specs, placement, self.energy_table)
-            self._energy_cache[placement] = report
-        return report
+        return Transition(
+            analog, programmed_step, programming_count, tile_states, metrics, reward, info
+        )
 
     def _metrics(
         self,
-        evaluation: Any,
+        evaluation: Evaluation,
         energy_pj: float,
         reprogram_ratio: float,
         n_reprogrammed: int,
         time_s: float,
         step: int,
     ) -> StepMetrics:
+        digital = self.deployment.all_digital
         return StepMetrics(
-            energy_ratio=energy_pj / self._energy_digital_pj,
+            energy_ratio=energy_pj / self.deployment.energy_digital_pj,
             losses=evaluation.losses,
-            digital_losses=self._all_digital.losses,
+            digital_losses=digital.losses,
             accuracies=evaluation.accuracies,
-            digital_accuracies=self._all_digital.accuracies,
+            digital_accuracies=digital.accuracies,
             reprogram_ratio=reprogram_ratio,
             n_reprogrammed=n_reprogrammed,
             time_s=time_s,
@@ -553,68 +526,54 @@ class HybridPartitionEnv(gym.Env):
 
     def _observation(
         self,
-        tile_states: Sequence[tuple[int, float]],
+        tile_states: Sequence[TileState],
         metrics: StepMetrics,
-        time_s: float,
-        analog: np.ndarray | None = None,
-        steps_done: int = 0,
+        analog: np.ndarray,
+        steps_done: int,
     ) -> np.ndarray:
-        analog = self._analog if analog is None else analog
         ages = np.array([state[1] for state in tile_states])
-        noise = np.array(
-            [self.evaluator.layer_noise(i, tile_states[i]) for i in range(self.n_layers)]
+        shares = self.deployment.energy_shares
+        return self.observation_layout.build(
+            {
+                "is_analog": analog.astype(float),
+                "drift_age": np.log10(1.0 + ages) / self._log_horizon,
+                "noise": [self.evaluator.layer_noise(i, s) for i, s in enumerate(tile_states)],
+                "sensitivity": [self._sensitivity(i, s) for i, s in enumerate(tile_states)],
+                "digital_energy_share": shares[:, 0],
+                "analog_energy_share": shares[:, 1],
+                "mac_share": self.deployment.mac_shares,
+                "loss": metrics.losses,
+                "accuracy": metrics.accuracies,
+                "excess_loss": metrics.excess_losses,
+                "energy_ratio": metrics.energy_ratio,
+                "elapsed": np.log10(1.0 + metrics.time_s) / self._log_horizon,
+                "steps_left": 1.0 - steps_done / self.timeline.n_steps,
+                "analog_fraction": float(np.mean(analog)),
+            }
         )
-        sensitivity = np.array([self._sensitivity(i, tile_states[i]) for i in range(self.n_layers)])
-        per_layer = np.column_stack(
-            [
-                analog.astype(float),
-                np.log10(1.0 + ages) / self._log_horizon,
-                noise,
-                sensitivity,
-                self._static_features,
-            ]
-        )
-        global_features = np.concatenate(
-            [
-                metrics.losses,
-                metrics.accuracies,
-                metrics.excess_losses,
-                [
-                    metrics.energy_ratio,
-                    np.log10(1.0 + time_s) / self._log_horizon,
-                    1.0 - steps_done / self.timeline.n_steps,
-                    float(np.mean(analog)),
-                ],
-            ]
-        )
-        observation = np.concatenate([per_layer.ravel(), global_features])
-        return np.clip(observation, 0.0, MAX_OBSERVATION).astype(np.float32)
 
-    def _sensitivity(self, index: int, tile_state: tuple[int, float]) -> float:
+    def _sensitivity(self, index: int, tile_state: TileState) -> float:
         """Excess calibration cross-entropy (summed over tasks) with only layer ``index`` analog."""
         states: list[LayerState] = [None] * self.n_layers
         states[index] = tile_state
         losses = self.evaluator.evaluate(states, batch="calibration").losses
-        return float(np.maximum(losses - self._calibration_digital.losses, 0.0).sum())
+        digital = self.deployment.calibration_digital.losses
+        return float(np.maximum(losses - digital, 0.0).sum())
 
     def _info(
         self,
         metrics: StepMetrics,
-        energy: Any,
-        tile_states: Sequence[tuple[int, float]],
+        energy: EnergyReport,
+        tile_states: Sequence[TileState],
+        analog: np.ndarray,
         reprogram: np.ndarray,
-        terms: dict[str, float],
-        analog: np.ndarray | None = None,
+        terms: dict[str, float] | None = None,
     ) -> dict[str, Any]:
-        analog = self._analog if analog is None else analog
         return {
             "step": metrics.step,
             "time_s": metrics.time_s,
             "chip": self._chip,
-            "placement": [
-                ACTION_NAMES[REPROGRAM] if r else ("analog" if a else "digital")
-                for a, r in zip(analog, reprogram, strict=True)
-            ],
+            "placement": placement_labels(analog, reprogram),
             "analog": analog.tolist(),
             "reprogrammed": reprogram.tolist(),
             "drift_ages_s": [state[1] for state in tile_states],
@@ -627,10 +586,5 @@ class HybridPartitionEnv(gym.Env):
             "energy_breakdown_pj": {layer.name: layer.total_pj for layer in energy.layers},
             "reprogram_energy_pj": 0.0,
             "n_reprogrammed": metrics.n_reprogrammed,
-            "reward_terms": terms,
+            "reward_terms": terms or {},
         }
-
-
-def layer_of(env: HybridPartitionEnv, index: int) -> HybridLayer:
-    """The hybrid layer behind action entry ``index`` (forward order)."""
-    return dict(hybrid_layers(env.model))[env.layer_names[index]]

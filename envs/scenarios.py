@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from hybrid.hardware import HardwareConfig, get_hardware
-
-SECONDS_PER_YEAR = 3.15e7
+from hybrid.units import SECONDS_PER_YEAR
 
 
 @dataclass(frozen=True)
@@ -123,13 +122,9 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 DEFAULT_SCENARIO = "strong-drift"
-"""Measured on the digits model (``benchmarks/scenario_landscape.py --chips 3``, default reward):
-all-analog falls from 96% to 68% class accuracy between 1 h and 1 day and to 11% at a year; the
-best fixed placement (conv1, conv2, fc3, fc4 digital; return -7.9 over 12 steps) beats both
-all-digital (-12.0) and all-analog (-215), and the best placement per step moves from "conv1
-and conv2 digital" at the start to "conv1, conv2, fc2 and fc3 digital" at the end (per-step
-best, no reprogramming: -7.1). Under ``no-compensation`` the structure is the same but milder
-(all-analog 82% at a year)."""
+"""The scenario where the decision is hardest: all-analog collapses within days, all-digital
+wastes energy, and the best placement changes over the deployment (``python
+benchmarks/scenario_landscape.py`` prints each scenario's landscape)."""
 
 
 def get_scenario(spec: str | Scenario | None) -> Scenario:

@@ -18,8 +18,8 @@ import agents
 import envs
 from agents import make_policy, policy_names, run_episode
 from envs import HybridPartitionEnv
+from envs.actions import ANALOG, DIGITAL, REPROGRAM
 
-DIGITAL, ANALOG, REPROGRAM = 0, 1, 2
 N_STEPS = 6
 SHORT_TIMELINE = {"n_steps": N_STEPS}
 HEURISTICS = (

@@ -3,6 +3,8 @@ the default scenario, input errors, the observation layout and RNG isolation."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import itertools
 import math
 from collections.abc import Callable, Iterator
@@ -26,9 +28,16 @@ from envs import (
     RewardWeights,
     StepMetrics,
 )
-from envs.partition_env import LAYER_FEATURES, MAX_OBSERVATION
+from envs.actions import ANALOG, DIGITAL, REPROGRAM
+from envs.deployment import build_deployment
+from envs.observation import (
+    FEATURES,
+    MAX_OBSERVATION,
+    ObservationLayout,
+    ObservationView,
+    describe,
+)
 
-DIGITAL, ANALOG, REPROGRAM = 0, 1, 2
 N_LAYERS = 6  # conv1, conv2, fc1, fc2, fc3, fc4 of the default digits network
 SHORT_TIMELINE = {"n_steps": 6}
 INFO_KEYS = {
@@ -60,14 +69,9 @@ def short_env(cache_dir: Path) -> HybridPartitionEnv:
     return HybridPartitionEnv(timeline=SHORT_TIMELINE, cache_dir=cache_dir)
 
 
-def layer_features(observation: np.ndarray, n_layers: int = N_LAYERS) -> np.ndarray:
-    """The per-layer block of an observation as (n_layers, len(LAYER_FEATURES))."""
-    return observation[: n_layers * len(LAYER_FEATURES)].reshape(n_layers, len(LAYER_FEATURES))
-
-
-def feature(name: str) -> int:
-    """Column of a per-layer feature."""
-    return LAYER_FEATURES.index(name)
+def view(observation: np.ndarray) -> ObservationView:
+    """An observation of the default network (6 layers, 2 tasks), read by feature name."""
+    return ObservationLayout(N_LAYERS, 2).view(observation)
 
 
 def saving_versus_noise_policy(observation: np.ndarray) -> np.ndarray:
@@ -78,11 +82,9 @@ def saving_versus_noise_policy(observation: np.ndarray) -> np.ndarray:
     all-digital energy, exceeds its measured relative output noise. The noise grows as the tiles
     age, so layers move to digital one by one, the smallest savings first.
     """
-    features = layer_features(observation)
-    saving = (
-        features[:, feature("digital_energy_share")] - features[:, feature("analog_energy_share")]
-    )
-    action = np.where(saving > features[:, feature("noise")], ANALOG, DIGITAL)
+    features = view(observation)
+    saving = features["digital_energy_share"] - features["analog_energy_share"]
+    action = np.where(saving > features["noise"], ANALOG, DIGITAL)
     action[0] = DIGITAL
     return action
 
@@ -409,25 +411,25 @@ def test_observation_layout_tracks_placement_drift_age_and_reprogramming(
     ]
     _, observations, infos = run_episode(short_env, replay_policy(actions), seed=0)
 
-    initial = layer_features(observations[0])
-    np.testing.assert_array_equal(initial[:, feature("is_analog")], 1.0)  # starts all analog
-    np.testing.assert_array_equal(initial[:, feature("drift_age")], 0.0)  # just programmed
+    initial = view(observations[0])
+    np.testing.assert_array_equal(initial["is_analog"], 1.0)  # starts all analog
+    np.testing.assert_array_equal(initial["drift_age"], 0.0)  # just programmed
     never_reprogrammed = slice(0, fc4)
-    previous_age = initial[never_reprogrammed, feature("drift_age")]
+    previous_age = initial["drift_age"][never_reprogrammed]
     for step, (action, observation, info) in enumerate(
         zip(actions, observations[1:], infos[1:], strict=True)
     ):
-        per_layer = layer_features(observation)
+        per_layer = view(observation)
         analog = np.array(action) != DIGITAL
-        np.testing.assert_array_equal(per_layer[:, feature("is_analog")], analog.astype(float))
+        np.testing.assert_array_equal(per_layer["is_analog"], analog.astype(float))
         assert info["analog"] == analog.tolist()
         # Drift ages whether or not the layer runs analog.
-        age = per_layer[never_reprogrammed, feature("drift_age")]
+        age = per_layer["drift_age"][never_reprogrammed]
         assert np.all(age > previous_age)
         previous_age = age
         np.testing.assert_allclose(info["drift_ages_s"][:fc4], times[step])
         # The measured noise of a digital layer's tile is still reported (the tile ages).
-        assert np.all(per_layer[:, feature("noise")] > 0)
+        assert np.all(per_layer["noise"] > 0)
         assert np.all((observation >= 0) & (observation <= MAX_OBSERVATION))
 
     # The reprogrammed layer was written at the start of the step's interval.
@@ -439,7 +441,7 @@ def test_observation_layout_tracks_placement_drift_age_and_reprogramming(
     )
     assert ages[reprogram_step - 1] == pytest.approx(times[reprogram_step - 1])
     # In the observation, the reprogrammed tile is younger than the tiles programmed at t = 0.
-    after_reprogram = layer_features(observations[1 + reprogram_step])[:, feature("drift_age")]
+    after_reprogram = view(observations[1 + reprogram_step])["drift_age"]
     assert np.all(after_reprogram[fc4] < after_reprogram[never_reprogrammed])
 
     # The all-digital last step costs exactly the all-digital energy.
@@ -474,3 +476,73 @@ def test_reset_and_step_leave_the_global_torch_rng_alone(short_env: HybridPartit
     assert short_env.evaluator.stats.tile_programs > programs_before
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(torch.rand(3), expected)
+
+
+# --- the observation by name, the docstrings, the deployment ------------------------------------
+
+
+def test_observation_layout_builds_and_reads_every_feature_by_name(env: gymnasium.Env) -> None:
+    layout = env.unwrapped.observation_layout
+    observation, info = env.reset(seed=0)
+    features = layout.view(observation)
+    assert set(features) == {f.name for f in FEATURES}
+    assert features["noise"].shape == (N_LAYERS,) and features["loss"].shape == (2,)
+    np.testing.assert_allclose(features["accuracy"], info["accuracies"], rtol=1e-6)
+    np.testing.assert_allclose(features["loss"], info["losses"], rtol=1e-6)
+    assert features["energy_ratio"] == pytest.approx(info["energy_ratio"], rel=1e-6)
+    assert features["steps_left"] == 1.0 and features["analog_fraction"] == 1.0
+    # Every position of the vector belongs to exactly one feature.
+    positions = np.concatenate([np.atleast_1d(layout.index(f.name)) for f in FEATURES])
+    assert sorted(positions.tolist()) == list(range(layout.size))
+    with pytest.raises(KeyError, match="unknown observation feature 'nosie'"):
+        features["nosie"]
+
+
+def test_observation_layout_refuses_missing_and_misshapen_features() -> None:
+    layout = ObservationLayout(n_layers=2, n_tasks=3)
+    values = {f.name: np.zeros(2) if f.scope == "layer" else 0.0 for f in FEATURES}
+    values.update({f.name: np.zeros(3) for f in FEATURES if f.scope == "task"})
+    assert layout.build(values).shape == (2 * 7 + 3 * 3 + 4,)
+    with pytest.raises(ValueError, match=r"missing \['noise'\]"):
+        layout.build({k: v for k, v in values.items() if k != "noise"})
+    with pytest.raises(ValueError, match="'loss' needs shape"):
+        layout.build({**values, "loss": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"has shape \(27,\)"):
+        layout.view(np.zeros(5))
+
+
+def test_the_docstring_table_is_the_observation_module_s() -> None:
+    """The table in HybridPartitionEnv's docstring is generated by envs.observation.describe()."""
+    docstring = "\n".join(line.strip() for line in HybridPartitionEnv.__doc__.splitlines())
+    assert describe() in docstring
+
+
+@pytest.mark.parametrize(
+    "module", ["envs.partition_env", "envs.observation", "hybrid.units"], ids=lambda m: m
+)
+def test_docstring_examples_run(module: str) -> None:
+    imported = importlib.import_module(module)
+    failed, attempted = doctest.testmod(imported, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert attempted > 0 and failed == 0
+
+
+def test_environments_share_one_built_deployment(cache_dir: Path) -> None:
+    deployment = build_deployment(cache_dir=cache_dir, timeline=SHORT_TIMELINE)
+    first = HybridPartitionEnv(deployment=deployment)
+    second = HybridPartitionEnv(deployment=deployment, chip_offset=1000)
+    assert first.evaluator is second.evaluator
+    own = HybridPartitionEnv(timeline=SHORT_TIMELINE, cache_dir=cache_dir)
+    rewards = []
+    for env in (first, second, own):
+        env.reset(seed=1)
+        rewards.append(env.step(np.ones(N_LAYERS, dtype=int))[1])
+    assert rewards[0] == rewards[2]  # a shared deployment changes no number
+    assert second.config["chip_offset"] == 1000 and first.config["chip_offset"] == 0
+    with pytest.raises(ValueError, match="either deployment= or deployment options"):
+        HybridPartitionEnv(deployment=deployment, dataset="digits")
+
+
+def test_unknown_environment_argument_is_a_one_line_error() -> None:
+    with pytest.raises(ValueError, match="unknown HybridPartition-v0 argument.*chip_pol") as error:
+        HybridPartitionEnv(chip_pol=4)
+    assert "\n" not in str(error.value)
