@@ -10,11 +10,13 @@ from agents import ppo as _ppo  # noqa: F401  (registers "ppo")
 from agents.base import Policy, make_policy, policy_names, register
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
 from agents.ppo import PPOPolicy, load_agent
+from agents.run_folder import RunFolderError
 
 __all__ = [
     "EpisodeRecord",
     "PPOPolicy",
     "Policy",
+    "RunFolderError",
     "load_agent",
     "make_policy",
     "policy_names",

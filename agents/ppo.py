@@ -1,59 +1,26 @@
-"""The learned partitioning policy: stable-baselines3 PPO, saved and loaded as a run folder.
+"""The learned partitioning policy: a stable-baselines3 PPO (or sb3-contrib MaskablePPO) agent.
 
-A run folder (written by ``train_agent.py``) holds::
-
-    model.zip            the PPO agent
-    vecnormalize.pkl     observation-normalisation statistics the agent was trained with
-    config.json          everything needed to rebuild the environment and the run
-
-:func:`load_agent` turns a run folder (or its ``model.zip``) into a :class:`PPOPolicy` in one
-call; ``make_policy("ppo", env, path=...)`` does the same through the policy registry.
+:func:`load_agent` turns a run folder (``agents.run_folder``) or its ``model.zip`` into a
+:class:`PPOPolicy` in one call; ``make_policy("ppo", env, path=...)`` does the same through the
+policy registry.
 """
 
 from __future__ import annotations
 
-import json
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from agents.base import Policy, register
-
-MODEL_FILE = "model.zip"
-NORMALIZER_FILE = "vecnormalize.pkl"
-CONFIG_FILE = "config.json"
-EVAL_CHIP_OFFSET = 1_000
-"""Evaluation and the final comparison run on chips ``1000..`` never seen in training."""
-
-
-class RunFolderError(ValueError):
-    """A run folder or model file is missing, incomplete or corrupt; the message says the fix."""
-
-
-def resolve_run(path: str | Path) -> tuple[Path, Path]:
-    """``(run folder, model file)`` of a run folder or ``model.zip`` path, or a one-line error."""
-    path = Path(path)
-    if path.is_dir():
-        folder, model = path, path / MODEL_FILE
-    elif path.suffix == ".zip":
-        folder, model = path.parent, path
-    else:
-        raise RunFolderError(
-            f"{path} is neither a run folder nor a model.zip: train one with "
-            "`python train_agent.py --out DIR`"
-        )
-    if not model.exists():
-        raise RunFolderError(
-            f"no {model.name} in {folder}: train with `python train_agent.py --out {folder}` "
-            "(or resume with --resume)"
-        )
-    if not zipfile.is_zipfile(model):
-        raise RunFolderError(f"{model} is corrupt (not a zip archive): retrain or restore it")
-    return folder, model
+from agents.run_folder import (
+    NORMALIZER_FILE,
+    RunFolderError,
+    is_masked,
+    read_run_config,
+    resolve_run,
+)
 
 
 def algorithm(masked: bool) -> Any:
@@ -66,26 +33,6 @@ def algorithm(masked: bool) -> Any:
     from stable_baselines3 import PPO
 
     return PPO
-
-
-def is_masked(config: dict[str, Any]) -> bool:
-    """Whether a run (its ``config.json``) was trained with action masking."""
-    return bool(config.get("args", {}).get("mask_reprogram", False))
-
-
-def read_run_config(folder: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a run folder, or a one-line error saying what is missing."""
-    path = Path(folder) / CONFIG_FILE
-    if not path.exists():
-        raise RunFolderError(
-            f"{path} is missing: the run folder needs the config.json train_agent.py writes"
-        )
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise RunFolderError(
-            f"{path} is not valid JSON ({error.msg}): restore or retrain"
-        ) from None
 
 
 @register("ppo")
@@ -188,20 +135,3 @@ def load_agent(path: str | Path) -> PPOPolicy:
     )
     policy.config = config
     return policy
-
-
-def env_kwargs_from_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The ``gymnasium.make`` keyword arguments a run was trained with."""
-    try:
-        return dict(config["env"])
-    except KeyError:
-        raise RunFolderError(
-            "config.json has no 'env' section: it was not written by train_agent.py; retrain"
-        ) from None
-
-
-def make_env_from_config(config: dict[str, Any], **overrides: Any) -> gym.Env:
-    """Rebuild the environment a run was trained in (``overrides`` replace keyword arguments)."""
-    import envs  # noqa: F401  (registers the environment)
-
-    return gym.make(envs.ENV_ID, **{**env_kwargs_from_config(config), **overrides})

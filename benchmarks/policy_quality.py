@@ -39,30 +39,29 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train_agent.py is a script
-
-import agents  # noqa: E402
-import envs  # noqa: E402
-import train_agent  # noqa: E402
-from agents.evaluation import EpisodeRecord, replay_episode, run_episode  # noqa: E402
-from agents.ppo import EVAL_CHIP_OFFSET, PPOPolicy, make_env_from_config, read_run_config  # noqa: E402
-from agents.reporting import format_table, mean_ci95, summarise  # noqa: E402
+import agents
+import envs
+from agents.evaluation import EpisodeRecord, replay_episode, run_episode
+from agents.ppo import PPOPolicy
+from agents.reporting import format_table, mean_ci95, summarise
+from agents.run_folder import make_env_from_config, read_run_config
+from agents.training import TrainConfig, train
+from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
 
 STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 """Placements that never change over the deployment."""
 
 
 def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any:
-    """The run's environment on held-out chips ``1000..``, its pool large enough that every
-    episode gets a distinct chip (a pool smaller than ``episodes`` would repeat chips and
-    shrink the confidence intervals dishonestly)."""
-    pool = max(int(config["env_resolved"]["chip_pool"]), episodes)
-    return make_env_from_config(config, chip_offset=EVAL_CHIP_OFFSET, chip_pool=pool, **overrides)
+    """The run's environment on held-out chips, its pool large enough that every episode gets
+    a distinct chip."""
+    pool = held_out_pool(config["env_resolved"]["chip_pool"], episodes)
+    return make_env_from_config(config, chip_offset=TEST_CHIP_OFFSET, chip_pool=pool, **overrides)
 
 
 def run_all(env: Any, policies: dict[str, agents.Policy], episodes: int) -> dict[str, list]:
     """Every policy on the same distinct held-out chips; records by policy name."""
-    chips = [EVAL_CHIP_OFFSET + i for i in range(episodes)]
+    chips = first_chips(TEST_CHIP_OFFSET, episodes)
     records: dict[str, list[EpisodeRecord]] = {}
     for name, policy in policies.items():
         policy.bind(env)
@@ -246,8 +245,8 @@ def main() -> None:
             for scenario in args.scenarios.split(","):
                 folder = args.runs / f"{dataset}-{scenario}"
                 if not (folder / "model.zip").exists():
-                    run_args = dataclasses.replace(
-                        train_agent.Args(),
+                    run_config = dataclasses.replace(
+                        TrainConfig(),
                         dataset=dataset,
                         scenario=scenario,
                         out=folder,
@@ -256,7 +255,7 @@ def main() -> None:
                         progress=False,
                     )
                     start = time.perf_counter()
-                    train_agent.train(run_args)
+                    train(run_config)
                     train_wall[(dataset, scenario)] = time.perf_counter() - start
                 runs[(dataset, scenario)] = folder
 

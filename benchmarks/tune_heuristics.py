@@ -4,7 +4,7 @@
 
 A heuristic's default should be its best setting, chosen the way a learned policy's
 hyperparameters are: on chips used for training (``--chips``, the first of the pool of 16),
-never on the held-out chips every comparison reports (``agents.ppo.EVAL_CHIP_OFFSET``). For
+never on the held-out chips every comparison reports (``envs.chips.TEST_CHIP_OFFSET``). For
 each policy and value it prints the mean episode return over reset seeds ``0..seeds-1`` with
 its 95% CI, the mean energy per inference relative to all-digital, and the wall time; the
 best value of each policy is marked.
@@ -13,18 +13,14 @@ best value of each policy is marked.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import gymnasium as gym
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import agents  # noqa: E402
-import envs  # noqa: E402, F401  (registers the environment)
-from agents.evaluation import run_episode  # noqa: E402
-from agents.reporting import mean_ci95  # noqa: E402
+import agents
+import envs
+from agents.evaluation import run_episode
+from agents.reporting import mean_ci95
 
 SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
     "greedy": ("tolerance", (0.005, 0.02, 0.04, 0.08, 0.12, 0.2)),
@@ -46,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     env = gym.make(
-        "HybridPartition-v0",
+        envs.ENV_ID,
         dataset=args.dataset,
         scenario=args.scenario,
         chip_offset=args.chips,

@@ -3,29 +3,27 @@
     python benchmarks/tune_ppo.py [--timesteps 20000] [--episodes 8] [--configs a,b]
 
 Each configuration trains with ``train_agent.py``'s own code for the same number of steps and
-seed, then runs deterministically on validation chips (``train_agent.VALIDATION_CHIP_OFFSET``,
+seed, then runs deterministically on validation chips (``envs.chips.VALIDATION_CHIP_OFFSET``,
 never the held-out test chips); the table ranks them by mean return with a 95% CI. The chosen
-defaults of ``train_agent.Args`` come from this search (see README, Results).
+defaults of ``agents.training.TrainConfig`` come from this search (see README, Results).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import gymnasium as gym
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train_agent.py is a script
-
-import envs  # noqa: E402
-import train_agent  # noqa: E402
-from agents.evaluation import run_episode  # noqa: E402
-from agents.ppo import PPOPolicy  # noqa: E402
-from agents.reporting import mean_ci95  # noqa: E402
+import envs
+from agents.evaluation import run_episode
+from agents.ppo import PPOPolicy
+from agents.reporting import mean_ci95
+from agents.training import TrainConfig, train
+from envs.chips import VALIDATION_CHIP_OFFSET
 
 CONFIGS: dict[str, dict] = {
     "base": {},
@@ -58,8 +56,8 @@ def main() -> None:
     root = args.out or Path(tempfile.mkdtemp(prefix="tune_ppo_"))
     rows = []
     for name in args.configs.split(","):
-        run_args = dataclasses.replace(
-            train_agent.Args(),
+        run_config = dataclasses.replace(
+            TrainConfig(),
             timesteps=args.timesteps,
             scenario=args.scenario,
             out=root / name,
@@ -68,11 +66,9 @@ def main() -> None:
             **CONFIGS[name],
         )
         start = time.perf_counter()
-        folder = train_agent.train(run_args)
+        folder = train(run_config)
         wall = time.perf_counter() - start
-        env = gym.make(
-            envs.ENV_ID, scenario=args.scenario, chip_offset=train_agent.VALIDATION_CHIP_OFFSET
-        )
+        env = gym.make(envs.ENV_ID, scenario=args.scenario, chip_offset=VALIDATION_CHIP_OFFSET)
         policy = PPOPolicy(path=folder).bind(env)
         returns = [run_episode(env, policy, seed).episode_return for seed in range(args.episodes)]
         mean, ci = mean_ci95(returns)

@@ -1,20 +1,63 @@
-"""Shared fixtures: one pretrained digits model per test session, trained into a temporary cache."""
+"""Shared fixtures: one pretrained digits model per test session, trained into a temporary cache,
+a short PPO run, and the two command-line scripts loaded from their files."""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from agents.training import TrainConfig, train
 from hybrid.pretrain import PretrainedModel, load_or_pretrain
+
+ROOT = Path(__file__).resolve().parents[1]
+
+Main = Callable[[Sequence[str]], int]
+
+
+def load_script(name: str) -> Main:
+    """The ``main`` of a top-level script (``train_agent``, ``evaluate``), loaded from its file:
+    the scripts are not packages, and no test edits ``sys.path``."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.fixture(scope="session")
+def train_main() -> Main:
+    """``train_agent.main``: parses argv, trains, returns the exit code."""
+    return load_script("train_agent")
+
+
+@pytest.fixture(scope="session")
+def evaluate_main() -> Main:
+    """``evaluate.main``: parses argv, evaluates or validates, returns the exit code."""
+    return load_script("evaluate")
+
+
+@pytest.fixture
+def cli_error(capsys: pytest.CaptureFixture[str]) -> Callable[[Main, Sequence[str]], str]:
+    """``cli_error(main, argv)`` runs a script's ``main`` expecting a configuration error: exit
+    code 2 and exactly one line ``error: ...`` on standard error, which it returns."""
+
+    def run(main: Main, argv: Sequence[str]) -> str:
+        capsys.readouterr()
+        assert main(list(argv)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        return err.strip()
+
+    return run
 
 
 @pytest.fixture(scope="session")
 def digits_pretrained(tmp_path_factory: pytest.TempPathFactory) -> PretrainedModel:
-    """The default pretrained digits model (about 3 s to train), cached in a temporary folder.
-
-    Shared by every test: tests must not change its weights or placement (copy it instead).
-    """
+    """The default pretrained digits model (shipped with the package), cached in a temporary
+    folder. Shared by every test: tests must not change its weights or placement (copy it)."""
     cache_dir = tmp_path_factory.mktemp("pretrained")
     return load_or_pretrain("digits", cache_dir=cache_dir, progress=False)
 
@@ -27,16 +70,9 @@ def cache_dir(digits_pretrained: PretrainedModel) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory):
-    """A PPO run folder from ``train_agent.py --timesteps 2048`` (about a minute), shared by the
-    train_agent and evaluate tests: read it, copy it to change it."""
-    import sys
-
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:  # the scripts live at the repository root, outside the packages
-        sys.path.insert(0, root)
-    import train_agent
-
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PPO run folder of 2048 steps (about a minute), shared by the training and evaluation
+    tests: read it, copy it to change it."""
     out = tmp_path_factory.mktemp("runs") / "smoke"
-    argv = ["--timesteps", "2048", "--out", str(out), "--seed", "0"]
-    return train_agent.main([*argv, "--no-progress", "--compare-episodes", "0"])
+    config = TrainConfig(timesteps=2048, out=out, seed=0, progress=False, compare_episodes=0)
+    return train(config)

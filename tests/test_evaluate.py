@@ -17,32 +17,32 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the scripts live at the repository root, outside the packages
-    sys.path.insert(0, str(ROOT))
+from envs.actions import ACTION_NAMES
 
-import evaluate  # noqa: E402
-from envs.partition_env import ACTION_NAMES  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LAYERS = ["conv1", "conv2", "fc1", "fc2", "fc3", "fc4"]
 N_STEPS = 12  # the default timeline
 BASELINES = {"all-digital", "all-analog", "random", "threshold", "greedy", "oracle"}
 
 
-def run(*argv: str) -> tuple[int, str]:
-    """evaluate.main in-process: (exit code, stdout)."""
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        try:
-            code = evaluate.main([*argv, "--no-progress"])
-        except SystemExit as error:
-            code = error.code
-    return code, stdout.getvalue()
+@pytest.fixture(scope="module")
+def run(evaluate_main) -> Callable[..., tuple[int, str]]:
+    """``run(*argv)``: evaluate.main in-process, returning (exit code, stdout)."""
+
+    def call(*argv: str) -> tuple[int, str]:
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            code = evaluate_main([*argv, "--no-progress"])
+        return code, stdout.getvalue()
+
+    return call
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -51,7 +51,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def evaluation(smoke_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def evaluation(smoke_run: Path, tmp_path_factory: pytest.TempPathFactory, run) -> tuple[Path, str]:
     """``evaluate.py --model <smoke run> --episodes 2 --out <tmp>/results``: (folder, stdout)."""
     out = tmp_path_factory.mktemp("evaluation") / "results"
     code, stdout = run("--model", str(smoke_run), "--episodes", "2", "--out", str(out))
@@ -131,7 +131,7 @@ def test_terminal_table_has_a_row_per_policy(evaluation):
         assert any(line.startswith(f"{policy} ") and "±" in line for line in lines), policy
 
 
-def test_validate_replays_every_episode_without_differences(evaluation):
+def test_validate_replays_every_episode_without_differences(evaluation, run):
     out, _ = evaluation
     n_episodes = len(read_csv(out / "summary.csv")) * 2
     code, stdout = run("--validate", str(out))
@@ -139,7 +139,7 @@ def test_validate_replays_every_episode_without_differences(evaluation):
     assert f"validated {n_episodes} episodes, no differences" in stdout
 
 
-def test_validate_reports_a_tampered_reward(evaluation, tmp_path: Path):
+def test_validate_reports_a_tampered_reward(evaluation, tmp_path: Path, run):
     out, _ = evaluation
     shutil.copy(out / "summary.json", tmp_path / "summary.json")
     steps = [
@@ -160,7 +160,7 @@ def test_validate_reports_a_tampered_reward(evaluation, tmp_path: Path):
     assert "policy greedy seed 1 step 4" in differing[0]
 
 
-def test_sweep_adds_rows_per_weighting_and_sweep_models_add_ppo(smoke_run, tmp_path: Path):
+def test_sweep_adds_rows_per_weighting_and_sweep_models_add_ppo(smoke_run, tmp_path: Path, run):
     out = tmp_path / "sweep"
     code, stdout = run(
         "--model",
@@ -197,7 +197,7 @@ def test_sweep_adds_rows_per_weighting_and_sweep_models_add_ppo(smoke_run, tmp_p
     assert code == 0 and "validated 9 episodes, no differences" in stdout
 
 
-def test_without_a_run_it_says_so_and_evaluates_the_heuristics(tmp_path: Path):
+def test_without_a_run_it_says_so_and_evaluates_the_heuristics(tmp_path: Path, run):
     out = tmp_path / "heuristics"
     code, stdout = run(
         "--runs-dir",
@@ -218,7 +218,7 @@ def test_without_a_run_it_says_so_and_evaluates_the_heuristics(tmp_path: Path):
     assert rows["all-digital"]["scenario"] == "strong-drift"
 
 
-def test_default_model_is_the_newest_run(smoke_run: Path, tmp_path: Path):
+def test_default_model_is_the_newest_run(smoke_run: Path, tmp_path: Path, run):
     runs = tmp_path / "runs"
     for name in ("older", "newer"):
         shutil.copytree(smoke_run, runs / name, ignore=shutil.ignore_patterns("tb", "eval"))
@@ -265,7 +265,7 @@ def _broken_run(smoke_run: Path, tmp_path: Path, how: str) -> Path:
         ("no-model", "no model.zip in"),
     ],
 )
-def test_broken_run_folder_is_a_one_line_error(smoke_run, tmp_path, capsys, how, needle):
+def test_broken_run_folder_is_a_one_line_error(smoke_run, tmp_path, capsys, how, needle, run):
     folder = _broken_run(smoke_run, tmp_path, how)
     code, stdout = run("--model", str(folder), "--out", str(tmp_path / "results"))
     stderr = capsys.readouterr().err
@@ -290,7 +290,7 @@ def test_broken_run_folder_is_a_one_line_error(smoke_run, tmp_path, capsys, how,
         (["--episodes", "0"], "--episodes must be at least 1"),
     ],
 )
-def test_bad_options_are_a_one_line_error(tmp_path, capsys, argv, needle):
+def test_bad_options_are_a_one_line_error(tmp_path, capsys, argv, needle, run):
     code, _ = run("--runs-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "out"), *argv)
     stderr = capsys.readouterr().err
     assert code == 2

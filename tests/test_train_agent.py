@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the scripts live at the repository root, outside the packages
-    sys.path.insert(0, str(ROOT))
-
-import agents  # noqa: E402
-import train_agent  # noqa: E402
-from agents.ppo import EVAL_CHIP_OFFSET, PPOPolicy, make_env_from_config  # noqa: E402
+import agents
+from agents.ppo import PPOPolicy
+from agents.run_folder import make_env_from_config
+from agents.training import StopAfter, TrainConfig, train
+from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS
 
 FAST = ["--no-progress", "--compare-episodes", "0"]
 
@@ -42,13 +39,13 @@ def test_saved_agent_loads_in_one_call_and_runs_as_a_registry_policy(smoke_run: 
     loaded = agents.load_agent(smoke_run)
     assert isinstance(loaded, PPOPolicy)
     assert loaded.obs_mean is not None  # the training-time observation statistics came along
-    env = make_env_from_config(loaded.config, chip_offset=EVAL_CHIP_OFFSET)
+    env = make_env_from_config(loaded.config, chip_offset=TEST_CHIP_OFFSET)
     n_steps = env.unwrapped.timeline.n_steps
 
     policy = agents.make_policy("ppo", env, path=smoke_run)
     record = agents.run_episode(env, policy, seed=3)
     assert len(record.steps) == n_steps
-    assert record.chip >= EVAL_CHIP_OFFSET  # a held-out chip
+    assert record.chip >= TEST_CHIP_OFFSET  # a held-out chip
     actions = np.array([step["action"] for step in record.steps])
     assert actions.shape == (n_steps, 6) and set(np.unique(actions)) <= {0, 1, 2}
     assert np.isfinite(record.episode_return)
@@ -61,12 +58,14 @@ def test_saved_agent_loads_in_one_call_and_runs_as_a_registry_policy(smoke_run: 
     assert replay.episode_return == record.episode_return
 
 
-def test_interrupt_and_resume_carry_the_step_count_on(tmp_path: Path, capsys):
+def test_interrupt_and_resume_carry_the_step_count_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], train_main
+):
     out = tmp_path / "run"
-    args = train_agent.Args(
+    config = TrainConfig(
         timesteps=2048, out=out, seed=0, n_envs=1, progress=False, compare_episodes=0
     )
-    train_agent.train(args, extra_callbacks=[train_agent.StopAfter(1024)])  # a simulated Ctrl-C
+    train(config, extra_callbacks=[StopAfter(1024)])  # a simulated Ctrl-C
     interrupted = json.loads((out / "config.json").read_text())["result"]
     assert interrupted["status"] == "interrupted"
     assert interrupted["num_timesteps"] >= 1024
@@ -75,7 +74,8 @@ def test_interrupt_and_resume_carry_the_step_count_on(tmp_path: Path, capsys):
     assert len(checkpoints) == 1
     capsys.readouterr()
 
-    train_agent.main(["--out", str(out), "--resume", "--timesteps", "2048", "--n-envs", "1", *FAST])
+    argv = ["--out", str(out), "--resume", "--timesteps", "2048", "--n-envs", "1", *FAST]
+    assert train_main(argv) == 0
     printed = capsys.readouterr().out
     started = re.search(r"resuming from \S+ at (\d+) steps", printed)
     assert started, printed
@@ -92,29 +92,26 @@ def test_interrupt_and_resume_carry_the_step_count_on(tmp_path: Path, capsys):
     "weights, needle",
     [("energy=lots", "not a number"), ("bogus=1", "valid keys"), ("energy=-1", ">= 0")],
 )
-def test_bad_reward_weights_are_a_one_line_error(tmp_path: Path, weights: str, needle: str):
+def test_bad_reward_weights_are_a_one_line_error(
+    tmp_path: Path, weights: str, needle: str, cli_error, train_main
+):
     out = tmp_path / "run"
-    with pytest.raises(SystemExit) as exit_info:
-        train_agent.main(["--reward-weights", weights, "--out", str(out), *FAST])
-    message = str(exit_info.value.code)
-    assert message.startswith("error: ") and "\n" not in message
+    message = cli_error(train_main, ["--reward-weights", weights, "--out", str(out), *FAST])
     assert needle in message
     assert not out.exists()  # nothing was trained or written
 
 
-def test_resume_without_a_run_is_a_one_line_error(tmp_path: Path):
-    with pytest.raises(SystemExit) as exit_info:
-        train_agent.main(["--out", str(tmp_path / "nothing"), "--resume", *FAST])
-    message = str(exit_info.value.code)
-    assert "nothing to resume" in message and "\n" not in message
+def test_resume_without_a_run_is_a_one_line_error(tmp_path: Path, cli_error, train_main):
+    argv = ["--out", str(tmp_path / "nothing"), "--resume", *FAST]
+    assert "nothing to resume" in cli_error(train_main, argv)
 
 
-def test_init_from_starts_from_another_runs_agent(smoke_run: Path, tmp_path: Path):
+def test_init_from_starts_from_another_runs_agent(smoke_run: Path, tmp_path: Path, train_main):
     """--init-from carries the policy and its observation statistics over (here to another
     scenario; the same path takes a digits agent to the CIFAR-sized network)."""
     out = tmp_path / "transferred"
     argv = ["--init-from", str(smoke_run), "--scenario", "paper", "--timesteps", "0"]
-    train_agent.main([*argv, "--out", str(out), "--n-envs", "1", *FAST])
+    assert train_main([*argv, "--out", str(out), "--n-envs", "1", *FAST]) == 0
 
     source, target = agents.load_agent(smoke_run), agents.load_agent(out)
     assert target.config["env"]["scenario"] == "paper"
@@ -128,15 +125,14 @@ def test_init_from_starts_from_another_runs_agent(smoke_run: Path, tmp_path: Pat
     assert np.array_equal(target.bind(env).act(observation), source.bind(env).act(observation))
 
 
-def test_init_from_a_missing_run_is_a_one_line_error(tmp_path: Path):
-    with pytest.raises(SystemExit) as exit_info:
-        train_agent.main(["--init-from", str(tmp_path / "none"), "--out", str(tmp_path), *FAST])
-    message = str(exit_info.value.code)
-    assert message.startswith("error: --init-from:") and "\n" not in message
+def test_init_from_a_missing_run_is_a_one_line_error(tmp_path: Path, cli_error, train_main):
+    argv = ["--init-from", str(tmp_path / "none"), "--out", str(tmp_path), *FAST]
+    message = cli_error(train_main, argv)
+    assert message.startswith("error: --init-from:")
     assert "train one with" in message or "no model.zip" in message
 
 
-def test_frame_stack_run_acts_as_it_did_in_training(tmp_path: Path):
+def test_frame_stack_run_acts_as_it_did_in_training(tmp_path: Path, train_main):
     """--frame-stack 2: the saved agent, run through the policy interface, takes exactly the
     actions stable-baselines3 takes through VecNormalize + VecFrameStack."""
     from sb3_contrib.common.maskable.utils import get_action_masks
@@ -144,14 +140,14 @@ def test_frame_stack_run_acts_as_it_did_in_training(tmp_path: Path):
 
     out = tmp_path / "stacked"
     argv = ["--frame-stack", "2", "--timesteps", "512", "--n-envs", "1", "--n-steps", "256"]
-    train_agent.main([*argv, "--out", str(out), *FAST])
+    assert train_main([*argv, "--out", str(out), *FAST]) == 0
     policy = agents.load_agent(out)
     assert policy.frame_stack == 2 and policy.model.observation_space.shape == (104,)
 
-    env = make_env_from_config(policy.config, chip_offset=EVAL_CHIP_OFFSET)
+    env = make_env_from_config(policy.config, chip_offset=TEST_CHIP_OFFSET)
     record = agents.run_episode(env, policy.bind(env), seed=5)
 
-    venv = DummyVecEnv([lambda: make_env_from_config(policy.config, chip_offset=EVAL_CHIP_OFFSET)])
+    venv = DummyVecEnv([lambda: make_env_from_config(policy.config, chip_offset=TEST_CHIP_OFFSET)])
     venv = VecNormalize.load(str(out / "vecnormalize.pkl"), venv)
     venv.training, venv.norm_reward = False, False
     venv = VecFrameStack(venv, 2)
@@ -166,25 +162,23 @@ def test_frame_stack_run_acts_as_it_did_in_training(tmp_path: Path):
     assert actions == [step["action"] for step in record.steps]
 
 
-def test_frame_stack_below_one_is_a_one_line_error(tmp_path: Path):
-    with pytest.raises(SystemExit) as exit_info:
-        train_agent.main(["--frame-stack", "0", "--out", str(tmp_path / "run"), *FAST])
-    assert str(exit_info.value.code) == "error: --frame-stack must be >= 1, got 0"
+def test_frame_stack_below_one_is_a_one_line_error(tmp_path: Path, cli_error, train_main):
+    argv = ["--frame-stack", "0", "--out", str(tmp_path / "run"), *FAST]
+    assert cli_error(train_main, argv) == "error: --frame-stack must be >= 1, got 0"
 
 
-def test_linear_lr_schedule_decays_to_zero_at_the_end_of_the_run(tmp_path: Path):
+def test_linear_lr_schedule_decays_to_zero_at_the_end_of_the_run(tmp_path: Path, train_main):
     out = tmp_path / "linear"
     argv = ["--lr-schedule", "linear", "--timesteps", "512", "--n-envs", "1", "--n-steps", "256"]
-    train_agent.main([*argv, "--out", str(out), *FAST])
+    assert train_main([*argv, "--out", str(out), *FAST]) == 0
     model = agents.load_agent(out).model
     assert model.lr_schedule(1.0) == pytest.approx(1e-3) and model.lr_schedule(0.0) == 0.0
     assert model.policy.optimizer.param_groups[0]["lr"] < 1e-3  # the updates followed it
 
 
-def test_unknown_lr_schedule_is_a_one_line_error(tmp_path: Path):
-    with pytest.raises(SystemExit) as exit_info:
-        train_agent.main(["--lr-schedule", "cosine", "--out", str(tmp_path / "run"), *FAST])
-    assert str(exit_info.value.code) == (
+def test_unknown_lr_schedule_is_a_one_line_error(tmp_path: Path, cli_error, train_main):
+    argv = ["--lr-schedule", "cosine", "--out", str(tmp_path / "run"), *FAST]
+    assert cli_error(train_main, argv) == (
         "error: --lr-schedule must be one of constant, linear, got 'cosine'"
     )
 
@@ -198,21 +192,21 @@ def test_default_agent_is_masked_and_never_reprograms_where_it_cannot_pay(smoke_
     policy = agents.load_agent(smoke_run)
     assert policy.masked and isinstance(policy.model, MaskablePPO)
     assert policy.config["args"]["mask_reprogram"] is True
-    assert policy.config["env"]["chip_pool"] == train_agent.DEFAULT_TRAIN_CHIPS == 64
+    assert policy.config["env"]["chip_pool"] == TRAIN_CHIPS == 64
 
-    env = make_env_from_config(policy.config, chip_offset=EVAL_CHIP_OFFSET)
+    env = make_env_from_config(policy.config, chip_offset=TEST_CHIP_OFFSET)
     for seed in range(3):
         record = agents.run_episode(env, policy.bind(env), seed=seed)
         assert record.n_reprogrammed == 0
         assert len(record.steps) == env.unwrapped.timeline.n_steps
 
 
-def test_no_mask_reprogram_trains_plain_ppo_and_old_runs_load_unmasked(tmp_path: Path):
+def test_no_mask_reprogram_trains_plain_ppo_and_old_runs_load_unmasked(tmp_path: Path, train_main):
     from stable_baselines3 import PPO
 
     out = tmp_path / "plain"
     argv = ["--no-mask-reprogram", "--timesteps", "256", "--n-envs", "1", "--n-steps", "128"]
-    train_agent.main([*argv, "--train-chips", "8", "--out", str(out), *FAST])
+    assert train_main([*argv, "--train-chips", "8", "--out", str(out), *FAST]) == 0
     policy = agents.load_agent(out)
     assert not policy.masked and type(policy.model) is PPO
     assert policy.config["env"]["chip_pool"] == 8
@@ -223,8 +217,9 @@ def test_no_mask_reprogram_trains_plain_ppo_and_old_runs_load_unmasked(tmp_path:
     assert not agents.load_agent(out).masked
 
 
-def test_train_chips_overlapping_the_validation_chips_is_a_one_line_error(tmp_path: Path):
-    with pytest.raises(SystemExit) as exit_info:
-        train_agent.main(["--train-chips", "501", "--out", str(tmp_path / "run"), *FAST])
-    message = str(exit_info.value.code)
-    assert message.startswith("error: --train-chips must be in 1..500") and "\n" not in message
+def test_train_chips_overlapping_the_validation_chips_is_a_one_line_error(
+    tmp_path: Path, cli_error, train_main
+):
+    argv = ["--train-chips", "501", "--out", str(tmp_path / "run"), *FAST]
+    message = cli_error(train_main, argv)
+    assert message.startswith("error: --train-chips must be in 1..500")

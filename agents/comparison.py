@@ -1,0 +1,440 @@
+"""Comparing policies on the same held-out chips: what ``evaluate.py`` runs.
+
+:func:`evaluate` plans the weightings to run (the main reward, and a sweep of one weight),
+runs every policy on the same seeds and chips (common random numbers), and writes the results
+folder: ``summary.csv`` and ``summary.json`` (one row per policy and weighting, with the
+configuration and seeds), ``steps.csv`` (one row per policy, episode and step: enough to rebuild
+any figure and to replay the episodes) and the figures of :mod:`agents.plots`. :func:`validate`
+replays a results folder in fresh environments. Every check that can fail runs before any
+environment is built; errors are one-line ``ValueError``/``RunFolderError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import itertools
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import envs
+from agents.base import Policy, make_policy, policy_names
+from agents.evaluation import EpisodeRecord, replay_episode, run_episode
+from agents.plots import MAIN, plot_pareto, plot_placements, task_titles
+from agents.ppo import load_agent
+from agents.reporting import format_table, summarise
+from agents.run_folder import (
+    env_kwargs_from_config,
+    make_env_from_config,
+    newest_run,
+    read_run_config,
+    resolve_run,
+)
+from envs.chips import TEST_CHIP_OFFSET, episode_chips
+from envs.rewards import DEFAULT_REWARD_WEIGHTS, RewardWeights, resolve_reward
+
+REWARD_TOLERANCE = 1e-9
+"""Largest |recorded - replayed| reward that :func:`validate` accepts."""
+SWEEP_KEYS = ("energy", "task_loss", "reprogram")
+"""Reward weights a sweep can vary (the numeric ones of ``RewardWeights``)."""
+SUMMARY_FILE, STEPS_FILE = "summary.json", "steps.csv"
+
+
+@dataclass
+class EvaluationConfig:
+    """Compare partitioning policies (PPO and heuristics) on the same held-out chips."""
+
+    model: Path | None = None
+    """trained run folder or its model.zip; None: the newest run under --runs-dir"""
+    runs_dir: Path = Path("runs")
+    """where to look for the newest trained run when --model is not given"""
+    policies: str = ""
+    """comma-separated policy names; empty: ppo (when there is a run) and every heuristic"""
+    episodes: int = 5
+    """episodes per policy; every policy gets the same seeds and chips (common random numbers)"""
+    seed: int = 0
+    """episode i resets with seed + i; the seed also draws which held-out chips are used"""
+    reward_weights: str = ""
+    """evaluate under these weights, e.g. 'energy=1,task_loss=50,reprogram=1'; empty: the run's"""
+    scenario: str | None = None
+    """named scenario; None: the run's, or the default scenario when there is no run"""
+    dataset: str | None = None
+    """digits, digits32 or cifar10; None: the run's, or digits when there is no run"""
+    out: Path | None = None
+    """output folder; None: results/<timestamp>-<run or scenario>"""
+    sweep: str = ""
+    """re-run the heuristics under several values of one weight, e.g. 'energy=0.5,1,2,4'"""
+    sweep_models: str = ""
+    """comma-separated PPO runs trained under each --sweep value (same order); optional"""
+    validate: Path | None = None
+    """replay DIR/steps.csv in fresh environments and confirm the rewards (no evaluation)"""
+    progress: bool = True
+    """show a progress bar"""
+
+
+@dataclass
+class Weighting:
+    """One reward weighting to evaluate: the environment, the policies and the PPO run."""
+
+    label: str
+    env_kwargs: dict[str, Any]
+    policies: list[str]
+    model: Path | None = None
+    sweep_key: str = ""
+    sweep_value: float | None = None
+    records: dict[str, list[EpisodeRecord]] = field(default_factory=dict)
+
+
+# -- planning: every check that can fail runs before any environment is built ------------------
+def parse_sweep(text: str) -> tuple[str, list[float]]:
+    """``"energy=0.5,1,2"`` -> ``("energy", [0.5, 1.0, 2.0])``, or a one-line ValueError."""
+    key, _, raw = (part.strip() for part in text.partition("="))
+    if key not in SWEEP_KEYS or not raw:
+        raise ValueError(
+            f"--sweep {text!r} must be KEY=V1,V2,... with KEY one of {', '.join(SWEEP_KEYS)}"
+        )
+    try:
+        values = [float(value) for value in raw.split(",") if value.strip()]
+    except ValueError:
+        raise ValueError(f"--sweep {text!r}: the values must be numbers") from None
+    if len(set(values)) != len(values):
+        raise ValueError(f"--sweep {text!r}: list each value once")
+    return key, values
+
+
+def weights_text(weights: RewardWeights) -> str:
+    """The ``--reward-weights`` string of ``weights`` (task weights and metric only if unusual)."""
+    text = f"energy={weights.energy:g},task_loss={weights.task_loss:g}"
+    text += f",reprogram={weights.reprogram:g}"
+    if tuple(weights.task_weights) != DEFAULT_REWARD_WEIGHTS.task_weights:
+        text += ",task_weights=" + "/".join(f"{w:g}" for w in weights.task_weights)
+    if weights.task_metric != DEFAULT_REWARD_WEIGHTS.task_metric:
+        text += f",task_metric={weights.task_metric}"
+    return text
+
+
+def check_run(path: Path) -> Path:
+    """The run folder of ``path`` after checking it loads (one-line RunFolderError if not)."""
+    folder, _ = resolve_run(path)
+    read_run_config(folder)
+    load_agent(folder)  # a corrupt archive fails here, before any simulation
+    return folder
+
+
+def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
+    """The weightings to evaluate and the run configuration (empty without a run)."""
+    if args.episodes < 1:
+        raise ValueError("--episodes must be at least 1")
+    known = list(policy_names())
+    requested = [name.strip() for name in args.policies.split(",") if name.strip()]
+    for name in requested:
+        if name not in known:
+            raise ValueError(f"unknown policy {name!r}: choose from {', '.join(known)}")
+
+    model = args.model
+    if model is None and (not requested or "ppo" in requested):
+        model = newest_run(args.runs_dir)
+        if model is None and "ppo" in requested:
+            raise ValueError(
+                f"policy ppo needs a trained run: pass --model RUN or train one under "
+                f"{args.runs_dir} with `python train_agent.py`"
+            )
+        if model is None:
+            print(
+                f"no trained run under {args.runs_dir}/: evaluating the heuristics alone "
+                "(train one with `python train_agent.py`)"
+            )
+    run_config: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    if model is not None:
+        model = check_run(model)
+        run_config = read_run_config(model)
+        kwargs = env_kwargs_from_config(run_config)
+    for key in ("dataset", "scenario"):
+        value = getattr(args, key)
+        if value is not None:
+            if model is not None and kwargs.get(key) not in (None, value):
+                print(
+                    f"note: run {model} was trained with {key} {kwargs[key]!r}; "
+                    f"evaluating it on {value!r}"
+                )
+            kwargs[key] = value
+    kwargs.setdefault("dataset", "digits")
+    kwargs.setdefault("scenario", envs.DEFAULT_SCENARIO)
+    envs.get_scenario(kwargs["scenario"])  # an unknown scenario fails now, listing the known
+    kwargs["chip_offset"] = TEST_CHIP_OFFSET
+    if args.reward_weights:
+        kwargs["reward"] = RewardWeights.parse(args.reward_weights).to_dict()
+
+    heuristics = [name for name in requested or known if name != "ppo"]
+    policies = ["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else []
+    weightings = [Weighting(MAIN, kwargs, policies + heuristics, model)]
+
+    if args.sweep:
+        key, values = parse_sweep(args.sweep)
+        sweep_models = [Path(p.strip()) for p in args.sweep_models.split(",") if p.strip()]
+        if sweep_models and len(sweep_models) != len(values):
+            raise ValueError(
+                f"--sweep-models lists {len(sweep_models)} runs for {len(values)} --sweep "
+                "values: give one run per value, in the same order"
+            )
+        base = resolve_reward(kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
+        for index, value in enumerate(values):
+            weights = RewardWeights.from_dict({**base.to_dict(), key: value})
+            sweep_model = check_run(sweep_models[index]) if sweep_models else None
+            weightings.append(
+                Weighting(
+                    f"{key}={value:g}",
+                    {**kwargs, "reward": weights.to_dict()},
+                    (["ppo"] if sweep_model else []) + heuristics,
+                    sweep_model,
+                    key,
+                    value,
+                )
+            )
+    return weightings, run_config
+
+
+# -- running ---------------------------------------------------------------------------------------
+def run_weighting(weighting: Weighting, seeds: Sequence[int], progress: tqdm) -> Any:
+    """Run every policy of ``weighting`` on every seed in one environment; returns the env."""
+    env = make_env_from_config({"env": weighting.env_kwargs})
+    unwrapped = env.unwrapped
+    chips = episode_chips(unwrapped.chip_offset, unwrapped.chip_pool, seeds[0], len(seeds))
+    for name in weighting.policies:
+        if name == "ppo":
+            policy: Policy = make_policy("ppo", env, path=weighting.model)
+        else:
+            policy = make_policy(name, env)
+        records = []
+        for seed, chip in zip(seeds, chips, strict=True):
+            progress.set_description(f"{weighting.label} {name}")
+            records.append(run_episode(env, policy, seed, chip=chip))
+            progress.update()
+        weighting.records[name] = records
+    return env
+
+
+def energy_floor(env: Any) -> tuple[float, float]:
+    """Energy per inference relative to all-digital: (all-analog, cheapest placement)."""
+    unwrapped = env.unwrapped
+
+    def ratio(placement: Sequence[bool]) -> float:
+        return unwrapped.cost_ratios(np.asarray(placement, dtype=int))[0]
+
+    all_analog = ratio([True] * unwrapped.n_layers)
+    if unwrapped.n_layers > 12:  # 4096 placements is plenty; beyond, all-analog stands in
+        return all_analog, all_analog
+    cheapest = min(ratio(p) for p in itertools.product([False, True], repeat=unwrapped.n_layers))
+    return all_analog, cheapest
+
+
+def step_rows(weighting: Weighting, layer_names: Sequence[str]) -> list[dict[str, Any]]:
+    """One ``steps.csv`` row per policy, episode and step."""
+    rows = []
+    for name, records in weighting.records.items():
+        for episode, record in enumerate(records):
+            for step in record.steps:
+                row: dict[str, Any] = {
+                    "weighting": weighting.label,
+                    "policy": name,
+                    "episode": episode,
+                    "seed": record.seed,
+                    "chip": record.chip,
+                    "step": step["step"],
+                    "time_s": step["time_s"],
+                }
+                row.update(zip(layer_names, step["placement"], strict=True))
+                row["action"] = " ".join(str(int(a)) for a in step["action"])
+                for task, accuracy in enumerate(step["accuracies"]):
+                    row[f"task{task + 1}_acc"] = accuracy
+                for task, loss in enumerate(step["losses"]):
+                    row[f"task{task + 1}_loss"] = loss
+                row["energy_ratio"] = step["energy_ratio"]
+                row["energy_pj"] = step["energy_pj"]
+                row["reprogram_energy_pj"] = step["reprogram_energy_pj"]
+                row["n_reprogrammed"] = step["n_reprogrammed"]
+                row["reward"] = step["reward"]
+                rows.append(row)
+    return rows
+
+
+def summary_rows(weighting: Weighting, floor: float, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """One ``summary.csv`` row per policy: reporting.summarise plus the configuration."""
+    kwargs = weighting.env_kwargs
+    weights = resolve_reward(kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
+    rows = []
+    for name, records in weighting.records.items():
+        row = {
+            "weighting": weighting.label,
+            "sweep_key": weighting.sweep_key,
+            "sweep_value": "" if weighting.sweep_value is None else weighting.sweep_value,
+            **summarise(name, records),
+        }
+        # Share of the largest saving any placement could give (REFERENCE.md section 4).
+        row["saving_of_ceiling"] = (1.0 - row["energy_vs_digital"]) / (1.0 - floor)
+        row.update(
+            reward_weights=weights_text(weights),
+            scenario=kwargs["scenario"],
+            dataset=kwargs["dataset"],
+            chip_offset=kwargs["chip_offset"],
+            seeds=" ".join(str(s) for s in seeds),
+            chips=" ".join(str(r.chip) for r in records),
+            model=str(weighting.model) if name == "ppo" else "",
+        )
+        rows.append(row)
+    return rows
+
+
+def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Rows as CSV; the header is the union of the keys in first-seen order."""
+    header = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# -- the comparison ------------------------------------------------------------------------------
+def evaluate(args: EvaluationConfig) -> Path:
+    """Run the comparison, write the results folder and return it."""
+    weightings, run_config = plan(args)
+    main = weightings[0]
+    name = main.model.name if main.model is not None else main.env_kwargs["scenario"]
+    out = args.out or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(args.seed, args.seed + args.episodes))
+    total = sum(len(w.policies) for w in weightings) * len(seeds)
+    start = time.perf_counter()
+    with tqdm(total=total, unit="episode", disable=not args.progress) as progress:
+        environments = [run_weighting(weighting, seeds, progress) for weighting in weightings]
+    env = environments[0].unwrapped
+    all_analog, cheapest = energy_floor(env)
+    summary = [row for w in weightings for row in summary_rows(w, cheapest, seeds)]
+    steps = [row for w in weightings for row in step_rows(w, env.layer_names)]
+    write_csv(out / "summary.csv", summary)
+    write_csv(out / STEPS_FILE, steps)
+    (out / SUMMARY_FILE).write_text(
+        json.dumps(
+            {
+                "created": datetime.now().isoformat(timespec="seconds"),
+                "args": json.loads(json.dumps(dataclasses.asdict(args), default=str)),
+                "seeds": seeds,
+                "chips": {str(r.seed): r.chip for r in next(iter(main.records.values()), [])},
+                "layers": list(env.layer_names),
+                "times_s": env.times_s.tolist(),
+                "all_analog_energy_ratio": all_analog,
+                "cheapest_energy_ratio": cheapest,
+                "configurations": {
+                    w.label: {
+                        "env": w.env_kwargs,
+                        "env_resolved": e.unwrapped.config,
+                        "policies": w.policies,
+                        "model": None if w.model is None else str(w.model),
+                    }
+                    for w, e in zip(weightings, environments, strict=True)
+                },
+                "run_config": run_config,
+                "rows": summary,
+                "wall_s": round(time.perf_counter() - start, 1),
+            },
+            indent=2,
+            default=str,
+        )
+    )
+
+    titles = task_titles(environments[0])
+    weights = resolve_reward(main.env_kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
+    subtitle = (
+        f"{main.env_kwargs['dataset']}, scenario {main.env_kwargs['scenario']}, "
+        f"{len(seeds)} held-out chip episode{'s' * (len(seeds) > 1)}, "
+        f"reward {weights_text(weights)}"
+    )
+    plot_pareto(out / "pareto.png", summary, titles, all_analog, subtitle)
+    plot_placements(
+        out / "placements.png",
+        main.records,
+        env.layer_names,
+        env.times_s,
+        titles,
+        env.all_digital_accuracies,
+        subtitle,
+    )
+
+    chips = [record.chip for record in next(iter(main.records.values()), [])]
+    print(
+        f"\n{subtitle}\nseeds {seeds[0]}..{seeds[-1]} on held-out chips "
+        f"{' '.join(map(str, chips))}, the same for every policy:"
+    )
+    if main.records:
+        print(format_table([r for r in summary if r["weighting"] == MAIN]))
+    swept = [
+        dict(r, policy=f"{r['policy']} @ {r['weighting']}")
+        for r in summary
+        if r["weighting"] != MAIN
+    ]
+    if swept:
+        print(f"\nsweep over {weightings[1].sweep_key}:")
+        print(format_table(swept))
+    print(
+        f"energy floor: all-analog {all_analog:.3f}, cheapest placement {cheapest:.3f} "
+        f"of all-digital; results in {out}/"
+    )
+    return out
+
+
+# -- validation ------------------------------------------------------------------------------
+def validate(folder: Path, progress: bool = True) -> int:
+    """Replay ``folder/steps.csv`` in fresh environments; 0 if every reward matches, else 1."""
+    summary_path, steps_path = folder / SUMMARY_FILE, folder / STEPS_FILE
+    for path in (summary_path, steps_path):
+        if not path.exists():
+            raise ValueError(
+                f"{path} is missing: write it with `python evaluate.py --out {folder}`"
+            )
+    try:
+        configurations = json.loads(summary_path.read_text())["configurations"]
+    except (json.JSONDecodeError, KeyError):
+        raise ValueError(
+            f"{summary_path} is not an evaluate.py summary: re-run the evaluation"
+        ) from None
+    with steps_path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    episodes: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        episodes.setdefault((row["weighting"], row["policy"], row["episode"]), []).append(row)
+    differences = []
+    environments: dict[str, Any] = {}
+    for (label, name, _), steps in tqdm(episodes.items(), desc="replaying", disable=not progress):
+        if label not in configurations:
+            raise ValueError(f"{steps_path} names weighting {label!r}, absent from {summary_path}")
+        if label not in environments:
+            environments[label] = make_env_from_config({"env": configurations[label]["env"]})
+        steps = sorted(steps, key=lambda row: int(row["step"]))
+        actions = [[int(a) for a in row["action"].split()] for row in steps]
+        rewards = replay_episode(
+            environments[label], int(steps[0]["seed"]), int(steps[0]["chip"]), actions
+        )
+        for row, replayed in zip(steps, rewards, strict=True):
+            recorded = float(row["reward"])
+            if not abs(replayed - recorded) <= REWARD_TOLERANCE:
+                differences.append((label, name, row["seed"], row["step"], recorded, replayed))
+    if not differences:
+        print(f"validated {len(episodes)} episodes, no differences")
+        return 0
+    print(f"{len(differences)} of {len(rows)} steps differ (tolerance {REWARD_TOLERANCE:g}):")
+    for label, name, seed, step, recorded, replayed in differences:
+        where = "" if label == MAIN else f" [{label}]"
+        print(
+            f"  policy {name}{where} seed {seed} step {step}: recorded {recorded!r}, "
+            f"replayed {replayed!r}"
+        )
+    return 1

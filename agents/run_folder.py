@@ -1,0 +1,155 @@
+"""The run folder: what ``train_agent.py`` writes and every other tool reads.
+
+A run folder holds::
+
+    config.json          the training options ("args"), the environment's keyword arguments
+                         ("env") and their resolved values ("env_resolved"), the layer names,
+                         and the outcome ("result", later "comparison")
+    model.zip            the final agent (stable-baselines3 / sb3-contrib archive)
+    vecnormalize.pkl     the observation statistics the agent was trained with
+    checkpoints/         ppo_<tag>_<steps>_steps.zip and ppo_vecnormalize_<steps>_steps.pkl
+    eval/, best/, tb/    validation logs, the best validated agent, tensorboard logs
+
+This module is the only one that knows those names. Errors are :class:`RunFolderError`, one
+line that says how to get a usable folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+MODEL_FILE = "model.zip"
+NORMALIZER_FILE = "vecnormalize.pkl"
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_PREFIX = "ppo"
+"""Checkpoints are ``ppo_<steps>_steps.zip`` (SB3's CheckpointCallback) or
+``ppo_<tag>_<steps>_steps.zip`` (an interrupted run)."""
+TENSORBOARD_DIR, EVAL_DIR, BEST_DIR = "tb", "eval", "best"
+
+
+class RunFolderError(ValueError):
+    """A run folder or model file is missing, incomplete or corrupt; the message says the fix."""
+
+
+def default_run_dir(dataset: str, scenario: str, seed: int) -> Path:
+    """Where a run goes when no ``--out`` is given: ``runs/<dataset>-<scenario>-seed<seed>``."""
+    return Path("runs") / f"{dataset}-{scenario}-seed{seed}"
+
+
+def resolve_run(path: str | Path) -> tuple[Path, Path]:
+    """``(run folder, model file)`` of a run folder or ``model.zip`` path, or a one-line error."""
+    path = Path(path)
+    if path.is_dir():
+        folder, model = path, path / MODEL_FILE
+    elif path.suffix == ".zip":
+        folder, model = path.parent, path
+    else:
+        raise RunFolderError(
+            f"{path} is neither a run folder nor a model.zip: train one with "
+            "`python train_agent.py --out DIR`"
+        )
+    if not model.exists():
+        raise RunFolderError(
+            f"no {model.name} in {folder}: train with `python train_agent.py --out {folder}` "
+            "(or resume with --resume)"
+        )
+    if not zipfile.is_zipfile(model):
+        raise RunFolderError(f"{model} is corrupt (not a zip archive): retrain or restore it")
+    return folder, model
+
+
+def read_run_config(folder: str | Path) -> dict[str, Any]:
+    """The ``config.json`` of a run folder, or a one-line error saying what is missing."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.exists():
+        raise RunFolderError(
+            f"{path} is missing: the run folder needs the config.json train_agent.py writes"
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise RunFolderError(
+            f"{path} is not valid JSON ({error.msg}): restore or retrain"
+        ) from None
+
+
+def write_run_config(folder: str | Path, config: dict[str, Any]) -> None:
+    """Write ``config.json`` atomically (an interrupted write never leaves half a file)."""
+    write_json(Path(folder) / CONFIG_FILE, config)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    """``payload`` as indented JSON at ``path``, atomically; paths and the like become text."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(jsonable(payload), indent=2))
+    tmp.replace(path)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with everything JSON cannot hold (paths, numpy scalars) turned into text."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def is_masked(config: dict[str, Any]) -> bool:
+    """Whether a run (its ``config.json``) was trained with action masking."""
+    return bool(config.get("args", {}).get("mask_reprogram", False))
+
+
+def env_kwargs_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``gymnasium.make`` keyword arguments a run was trained with."""
+    try:
+        return dict(config["env"])
+    except KeyError:
+        raise RunFolderError(
+            "config.json has no 'env' section: it was not written by train_agent.py; retrain"
+        ) from None
+
+
+def make_env_from_config(config: dict[str, Any], **overrides: Any) -> gym.Env:
+    """Rebuild the environment a run was trained in (``overrides`` replace keyword arguments)."""
+    import envs  # noqa: F401  (registers the environment)
+
+    return gym.make(envs.ENV_ID, **{**env_kwargs_from_config(config), **overrides})
+
+
+def checkpoint_paths(folder: Path, steps: int, tag: str = "") -> tuple[Path, Path]:
+    """``(model, normaliser)`` file names of a checkpoint taken after ``steps`` steps."""
+    directory = folder / CHECKPOINT_DIR
+    name = (
+        f"{CHECKPOINT_PREFIX}_{tag}_{steps}_steps" if tag else f"{CHECKPOINT_PREFIX}_{steps}_steps"
+    )
+    return (
+        directory / f"{name}.zip",
+        directory / f"{CHECKPOINT_PREFIX}_vecnormalize_{steps}_steps.pkl",
+    )
+
+
+def newest_checkpoint(folder: Path) -> tuple[Path, Path | None, int] | None:
+    """The newest saved agent of a run, ``(model.zip, vecnormalize.pkl or None, steps)``:
+    the final model or a checkpoint, whichever has more steps."""
+    found = []
+    for path in (folder / CHECKPOINT_DIR).glob(f"{CHECKPOINT_PREFIX}_*_steps.zip"):
+        match = re.search(r"_(\d+)_steps\.zip$", path.name)
+        if match:
+            steps = int(match.group(1))
+            normaliser = checkpoint_paths(folder, steps)[1]
+            found.append((path, normaliser if normaliser.exists() else None, steps))
+    final = folder / MODEL_FILE
+    if final.exists():
+        steps = int(read_run_config(folder).get("result", {}).get("num_timesteps", 0))
+        normaliser = folder / NORMALIZER_FILE
+        found.append((final, normaliser if normaliser.exists() else None, steps))
+    return max(found, key=lambda item: item[2]) if found else None
+
+
+def newest_run(runs_dir: Path) -> Path | None:
+    """The run folder under ``runs_dir`` whose model.zip was written last (None if none)."""
+    models = [path for path in runs_dir.rglob(MODEL_FILE) if path.is_file()]
+    return max(models, key=lambda path: path.stat().st_mtime).parent if models else None

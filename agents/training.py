@@ -1,0 +1,511 @@
+"""Training a PPO partitioning agent: the options, the vectorised environments, and the run.
+
+:class:`TrainConfig` holds every option (it *is* ``train_agent.py``'s command line) and
+:func:`train` runs it: a new run, a resumed one (``resume``), or one started from another run's
+agent (``init_from``). Everything it writes follows ``agents.run_folder``. Errors are
+``ValueError`` (or ``RunFolderError``) with one line that names the fix; ``KeyboardInterrupt``
+during learning saves a checkpoint that ``resume`` continues from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecFrameStack,
+    VecMonitor,
+    VecNormalize,
+)
+
+import envs
+from agents.base import make_policy
+from agents.ppo import PPOPolicy, algorithm
+from agents.reporting import compare_policies, format_table
+from agents.run_folder import (
+    BEST_DIR,
+    CHECKPOINT_DIR,
+    CHECKPOINT_PREFIX,
+    CONFIG_FILE,
+    EVAL_DIR,
+    MODEL_FILE,
+    NORMALIZER_FILE,
+    TENSORBOARD_DIR,
+    RunFolderError,
+    checkpoint_paths,
+    default_run_dir,
+    env_kwargs_from_config,
+    is_masked,
+    jsonable,
+    newest_checkpoint,
+    read_run_config,
+    resolve_run,
+    write_run_config,
+)
+from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
+from envs.rewards import RewardWeights
+
+DEFAULT_TIMESTEPS = 50_000
+"""Chosen by measurement (README, Results): the validation return plateaus from about 20,000
+steps; 50,000 train in about 2 minutes with two environment processes on a 2-core CPU."""
+LR_SCHEDULES = ("constant", "linear")
+
+
+@dataclass
+class TrainConfig:
+    """Train a PPO partitioning agent (stable-baselines3) on HybridPartition-v0."""
+
+    dataset: str = "digits"
+    """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
+    scenario: str = envs.DEFAULT_SCENARIO
+    """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ..."""
+    timesteps: int | None = None
+    """total environment steps (default 50000; --resume keeps the run's own total unless given;
+    the steps already done count towards it)"""
+    seed: int = 0
+    """seeds PPO, the environments' chip draws and the comparison"""
+    train_chips: int | None = None
+    """chips the training environments draw from (0..N-1; default 64, or the --env-config's
+    chip_pool); validation uses as many from chip 500, the held-out comparison chips 1000.."""
+    n_envs: int = 2
+    """parallel environments (SubprocVecEnv when > 1, one process each)"""
+    reward_weights: str = ""
+    """reward weights, e.g. 'energy=1,task_loss=50,reprogram=1' (empty: the defaults)"""
+    env_config: Path | None = None
+    """JSON file of extra HybridPartition-v0 keyword arguments (timeline, energy_table, ...)"""
+    noise_scale: float = 1.0
+    """multiplier of the programming and read noise of the scenario's hardware"""
+    drift_scale: float = 1.0
+    """multiplier of the drift of the scenario's hardware"""
+    train_drift_scales: tuple[float, ...] = (1.0, 1.5)
+    """domain randomisation: drift multipliers the training environments cycle through, one
+    per process; evaluation stays at the scenario's drift. The default (1 and 1.5) costs
+    nothing at the nominal drift and lets the agent handle 2x drift, which it never saw
+    (README, Results); pass --train-drift-scales 1 to train at the nominal drift only"""
+    data_dir: str | None = None
+    """folder holding CIFAR-10 (cifar-10-batches-py/)"""
+    out: Path | None = None
+    """run folder (default runs/<dataset>-<scenario>-seed<seed>)"""
+    resume: bool = False
+    """continue the run in --out from its newest checkpoint"""
+    init_from: Path | None = None
+    """start from another run's policy and observation statistics instead of from scratch
+    (transfer, e.g. a digits run to the CIFAR-sized digits32 network: same layer count); the
+    steps count from 0, and --timesteps 0 saves the transferred agent untouched"""
+
+    # PPO hyperparameters: the best of a small search (benchmarks/tune_ppo.py, README Results).
+    learning_rate: float = 1e-3
+    """PPO Adam learning rate"""
+    lr_schedule: str = "constant"
+    """constant, or linear: the learning rate decays linearly to 0 at --timesteps (the
+    rl-baselines3-zoo ``lin_`` schedule), so the last updates fine-tune instead of jumping"""
+    n_steps: int = 256
+    """rollout length per environment between updates"""
+    batch_size: int = 128
+    """minibatch size of the PPO update"""
+    n_epochs: int = 10
+    """PPO epochs per update"""
+    gamma: float = 0.5
+    """discount factor: the decision is nearly myopic (drift does not depend on the placement),
+    and a short horizon lowers the variance of the advantages"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    ent_coef: float = 0.0
+    """entropy bonus"""
+    clip_range: float = 0.2
+    """PPO clipping"""
+    net_arch: tuple[int, ...] = (64, 64)
+    """hidden layers of the policy and value networks"""
+    mask_reprogram: bool = True
+    """train sb3-contrib's MaskablePPO with the environment's action_masks(): reprogramming a
+    layer is offered only when it at least halves the layer's drift age at the end of the step
+    (env reprogram_min_age_ratio), so no rollout is spent on reprogramming that cannot pay and
+    no agent can lock into reprogramming every step. Measured (README, Results): the same
+    returns as plain PPO in all five scenarios, in about half the training time;
+    --no-mask-reprogram trains stable-baselines3's PPO on every action"""
+    frame_stack: int = 1
+    """observations of the last N steps side by side (stable-baselines3 VecFrameStack): with 2
+    the agent sees how each layer's measured noise and sensitivity changed since the last step"""
+
+    eval_freq: int = 4096
+    """environment steps between evaluations on validation chips"""
+    eval_episodes: int = 4
+    """episodes per evaluation"""
+    checkpoint_freq: int = 8192
+    """environment steps between checkpoints"""
+    compare_episodes: int = 5
+    """episodes (held-out chips) of the final comparison; 0 skips it"""
+    progress: bool = True
+    """show a progress bar"""
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder: ``out``, or the default name."""
+        return self.out or default_run_dir(self.dataset, self.scenario, self.seed)
+
+
+# -- the environments ---------------------------------------------------------------------------
+def env_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """The HybridPartition-v0 keyword arguments for these options (validated early)."""
+    kwargs: dict[str, Any] = {}
+    if config.env_config is not None:
+        if not config.env_config.exists():
+            raise ValueError(f"--env-config {config.env_config} does not exist")
+        try:
+            kwargs.update(json.loads(config.env_config.read_text()))
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f"--env-config {config.env_config} is not valid JSON ({error.msg})"
+            ) from None
+    kwargs.update(dataset=config.dataset, scenario=config.scenario)
+    if config.train_chips is not None:
+        kwargs["chip_pool"] = config.train_chips
+    kwargs.setdefault("chip_pool", TRAIN_CHIPS)
+    if not 1 <= kwargs["chip_pool"] <= VALIDATION_CHIP_OFFSET:
+        raise ValueError(
+            f"--train-chips must be in 1..{VALIDATION_CHIP_OFFSET} (validation chips start at "
+            f"{VALIDATION_CHIP_OFFSET}), got {kwargs['chip_pool']}"
+        )
+    if config.noise_scale != 1.0:
+        kwargs["noise_scale"] = config.noise_scale
+    if config.drift_scale != 1.0:
+        kwargs["drift_scale"] = config.drift_scale
+    if config.data_dir is not None:
+        kwargs["data_dir"] = config.data_dir
+    if config.reward_weights:
+        kwargs["reward"] = RewardWeights.parse(config.reward_weights).to_dict()
+    return kwargs
+
+
+def make_vec_env(
+    kwargs: dict[str, Any], n_envs: int, seed: int, drift_scales: Sequence[float] = ()
+) -> VecEnv:
+    """``n_envs`` monitored copies of the environment (one process each when > 1). With
+    ``drift_scales``, environment ``i`` multiplies the drift by ``drift_scales[i % len]``."""
+
+    def factory(rank: int):
+        rank_kwargs = dict(kwargs)
+        if drift_scales:
+            scale = drift_scales[rank % len(drift_scales)]
+            rank_kwargs["drift_scale"] = kwargs.get("drift_scale", 1.0) * scale
+
+        def build():
+            import gymnasium as gym
+
+            import envs as registered  # registers the environment in the subprocess
+
+            env = gym.make(registered.ENV_ID, **rank_kwargs)
+            env.reset(seed=seed + rank)
+            return env
+
+        return build
+
+    builders = [factory(rank) for rank in range(n_envs)]
+    venv = SubprocVecEnv(builders) if n_envs > 1 else DummyVecEnv(builders)
+    venv.seed(seed)
+    return VecMonitor(venv)
+
+
+def stacked(venv: VecEnv, frame_stack: int) -> VecEnv:
+    """``venv`` with the last ``frame_stack`` observations side by side (itself for 1)."""
+    return VecFrameStack(venv, frame_stack) if frame_stack > 1 else venv
+
+
+# -- the agent ----------------------------------------------------------------------------------
+def learning_rate_schedule(config: TrainConfig) -> float | LinearSchedule:
+    """PPO's learning rate: a number, or SB3's linear decay from it to 0 over the run."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    return LinearSchedule(start=config.learning_rate, end=0.0, end_fraction=1.0)
+
+
+def new_agent(config: TrainConfig, venv: VecEnv, out: Path) -> BaseAlgorithm:
+    """A fresh (Maskable)PPO agent with the configured hyperparameters."""
+    return algorithm(config.mask_reprogram)(
+        "MlpPolicy",
+        venv,
+        learning_rate=learning_rate_schedule(config),
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        n_epochs=config.n_epochs,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        ent_coef=config.ent_coef,
+        clip_range=config.clip_range,
+        policy_kwargs={"net_arch": list(config.net_arch)},
+        tensorboard_log=str(out / TENSORBOARD_DIR),
+        seed=config.seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def transferred(run: Path, venv: VecEnv, gamma: float) -> tuple[VecNormalize, BaseAlgorithm]:
+    """``venv`` wrapped in another run's observation statistics, and that run's agent, for
+    ``init_from`` (:func:`check_transfer` checks that the spaces match)."""
+    folder, model_path = resolve_run(run)
+    try:
+        masked = is_masked(read_run_config(folder))
+    except RunFolderError:  # a bare model.zip: stable-baselines3's PPO
+        masked = False
+    source = algorithm(masked).load(model_path, device="cpu")
+    normaliser = folder / NORMALIZER_FILE
+    if normaliser.exists():
+        wrapped = VecNormalize.load(str(normaliser), venv)
+        wrapped.training, wrapped.norm_reward = True, True
+    else:
+        wrapped = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=gamma)
+    return wrapped, source
+
+
+def check_transfer(run: Path, source: BaseAlgorithm, venv: VecEnv) -> None:
+    """A one-line ValueError unless ``source`` observes and acts like ``venv``."""
+    if (
+        source.observation_space.shape != venv.observation_space.shape
+        or source.action_space != venv.action_space
+    ):
+        raise ValueError(
+            f"--init-from {run}: its agent sees observations of shape "
+            f"{source.observation_space.shape} and acts in {source.action_space}, this "
+            f"environment {venv.observation_space.shape} and {venv.action_space}: transfer needs "
+            "a model with the same number of layers (and the same --frame-stack)"
+        )
+
+
+def evaluation_callback(masked: bool) -> type[EvalCallback]:
+    """SB3's EvalCallback, or sb3-contrib's masked version for a MaskablePPO agent."""
+    if masked:
+        from sb3_contrib.common.maskable.callbacks import MaskableEvalCallback
+
+        return MaskableEvalCallback
+    return EvalCallback
+
+
+class StopAfter(BaseCallback):
+    """Raise KeyboardInterrupt after ``steps`` (tests use it to simulate Ctrl-C)."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.steps:
+            raise KeyboardInterrupt
+        return True
+
+
+def save_checkpoint(model: BaseAlgorithm, venv: VecNormalize, out: Path, tag: str) -> Path:
+    """Save the model and its normaliser under checkpoints/ with the step count in the name."""
+    model_path, normaliser_path = checkpoint_paths(out, model.num_timesteps, tag)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(model_path)
+    venv.save(str(normaliser_path))
+    return model_path
+
+
+# -- the run ------------------------------------------------------------------------------------
+def resumed_config(config: TrainConfig, saved_run: dict[str, Any]) -> TrainConfig:
+    """The saved options of the run being resumed; only the run's length, the comparison and
+    the progress bar may be changed on the command line."""
+    saved = dict(saved_run.get("args", {}))
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    restored = {key: value for key, value in saved.items() if key in fields}
+    restored.setdefault("mask_reprogram", False)  # runs from before masking used plain PPO
+    for path_field in ("out", "env_config", "init_from"):
+        if restored.get(path_field) is not None:
+            restored[path_field] = Path(restored[path_field])
+    for tuple_field in ("net_arch", "train_drift_scales"):
+        if tuple_field in restored:
+            restored[tuple_field] = tuple(restored[tuple_field])
+    restored.update(
+        out=config.out,
+        resume=True,
+        progress=config.progress,
+        compare_episodes=config.compare_episodes,
+        timesteps=config.timesteps if config.timesteps is not None else saved.get("timesteps"),
+    )
+    return TrainConfig(**restored)
+
+
+def check_options(config: TrainConfig) -> None:
+    """One-line ValueErrors for options that cannot work, before anything is built."""
+    if config.frame_stack < 1:
+        raise ValueError(f"--frame-stack must be >= 1, got {config.frame_stack}")
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}"
+        )
+    if config.init_from is not None:
+        try:
+            resolve_run(config.init_from)
+        except RunFolderError as error:
+            raise RunFolderError(f"--init-from: {error}") from None
+
+
+def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
+    """The options in force, the environment's keyword arguments and the run's config.json
+    content: a resumed run's saved ones, or the new run's."""
+    out = config.run_dir
+    if config.resume:
+        if not (out / CONFIG_FILE).exists():
+            raise RunFolderError(
+                f"nothing to resume in {out}: no {CONFIG_FILE} (train without --resume)"
+            )
+        saved = read_run_config(out)
+        return resumed_config(config, saved), env_kwargs_from_config(saved), saved
+    if config.timesteps is None:
+        config = dataclasses.replace(config, timesteps=DEFAULT_TIMESTEPS)
+    kwargs = env_kwargs(config)
+    check_options(config)
+    return config, kwargs, {"args": jsonable(dataclasses.asdict(config)), "env": kwargs}
+
+
+def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
+    """Train (or resume) and return the run folder."""
+    out = config.run_dir
+    config, kwargs, run = prepare(config)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Pretrain (or load) the model once here, so the worker processes find it cached, and
+    # record the fully resolved environment configuration.
+    probe = envs.HybridPartitionEnv(**kwargs)
+    run["env_resolved"] = probe.config
+    run["layers"] = list(probe.layer_names)
+    del probe
+
+    venv = make_vec_env(kwargs, config.n_envs, config.seed, config.train_drift_scales)
+    eval_env = make_vec_env(
+        {**kwargs, "chip_offset": VALIDATION_CHIP_OFFSET},
+        1,
+        config.seed + VALIDATION_SEED_OFFSET,
+    )
+    resumed_from = newest_checkpoint(out) if config.resume else None
+    if config.resume and resumed_from is None:
+        raise RunFolderError(f"no checkpoint or model in {out} to resume from")
+    if resumed_from is not None:
+        model_path, normaliser_path, _ = resumed_from
+        normalised = (
+            VecNormalize.load(str(normaliser_path), venv)
+            if normaliser_path
+            else VecNormalize(venv, gamma=config.gamma)
+        )
+        venv = stacked(normalised, config.frame_stack)
+        model = algorithm(config.mask_reprogram).load(
+            model_path, env=venv, device="cpu", tensorboard_log=str(out / TENSORBOARD_DIR)
+        )
+        print(f"resuming from {model_path} at {model.num_timesteps} steps")
+    else:
+        source = None
+        if config.init_from is not None:
+            normalised, source = transferred(config.init_from, venv, config.gamma)
+        else:
+            normalised = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=config.gamma)
+        venv = stacked(normalised, config.frame_stack)
+        if source is not None:
+            try:
+                check_transfer(config.init_from, source, venv)
+            except ValueError:
+                venv.close()
+                eval_env.close()
+                raise
+        model = new_agent(config, venv, out)
+        if source is not None:
+            model.set_parameters(source.get_parameters(), exact_match=True, device="cpu")
+            print(f"starting from the policy of {config.init_from}")
+    eval_env = stacked(
+        VecNormalize(eval_env, training=False, norm_reward=False, gamma=config.gamma),
+        config.frame_stack,
+    )
+    callbacks: list[BaseCallback] = [
+        CheckpointCallback(
+            save_freq=max(config.checkpoint_freq // config.n_envs, 1),
+            save_path=str(out / CHECKPOINT_DIR),
+            name_prefix=CHECKPOINT_PREFIX,
+            save_vecnormalize=True,
+        ),
+        evaluation_callback(config.mask_reprogram)(
+            eval_env,
+            n_eval_episodes=config.eval_episodes,
+            eval_freq=max(config.eval_freq // config.n_envs, 1),
+            log_path=str(out / EVAL_DIR),
+            best_model_save_path=str(out / BEST_DIR),
+            deterministic=True,
+            verbose=0,
+        ),
+        *extra_callbacks,
+    ]
+    run["result"] = {"status": "running", "num_timesteps": model.num_timesteps}
+    write_run_config(out, run)
+
+    remaining = config.timesteps - model.num_timesteps
+    start = time.perf_counter()
+    interrupted = False
+    try:
+        if remaining > 0:
+            model.learn(
+                total_timesteps=remaining,
+                callback=callbacks,
+                progress_bar=config.progress,
+                reset_num_timesteps=resumed_from is None,
+                tb_log_name=CHECKPOINT_PREFIX,
+            )
+    except KeyboardInterrupt:
+        interrupted = True
+        path = save_checkpoint(model, normalised, out, "interrupted")
+        print(
+            f"\ninterrupted at {model.num_timesteps} steps; checkpoint {path}\n"
+            f"resume with: python train_agent.py --out {out} --resume --timesteps "
+            f"{config.timesteps}"
+        )
+    wall_s = time.perf_counter() - start
+    if not interrupted:
+        model.save(out / MODEL_FILE)
+        normalised.save(str(out / NORMALIZER_FILE))
+    run["result"] = {
+        "status": "interrupted" if interrupted else "finished",
+        "num_timesteps": int(model.num_timesteps),
+        "train_wall_s": round(wall_s, 1),
+        "steps_per_s": round(max(remaining, 0) / wall_s, 1)
+        if wall_s > 0 and remaining > 0
+        else None,
+    }
+    write_run_config(out, run)
+    venv.close()
+    eval_env.close()
+    if interrupted:
+        return out
+    print(f"trained {model.num_timesteps} steps in {wall_s:.0f} s; run folder: {out}")
+    if config.compare_episodes > 0:
+        run["comparison"] = final_comparison(out, kwargs, config.seed, config.compare_episodes)
+        write_run_config(out, run)
+    return out
+
+
+def final_comparison(
+    out: Path, kwargs: dict[str, Any], seed: int, episodes: int
+) -> list[dict[str, Any]]:
+    """The trained agent against all-digital and greedy on held-out chips, printed as a table."""
+    import gymnasium as gym
+
+    env = gym.make(envs.ENV_ID, **{**kwargs, "chip_offset": TEST_CHIP_OFFSET})
+    policies = {
+        "ppo": PPOPolicy(path=out),
+        "all-digital": make_policy("all-digital"),
+        "greedy": make_policy("greedy"),
+    }
+    seeds = list(range(seed, seed + episodes))
+    rows = compare_policies(env, policies, seeds)
+    print(f"\ncomparison on {len(seeds)} held-out chips (seeds {seeds[0]}..{seeds[-1]}):")
+    print(format_table(rows))
+    return rows
