@@ -20,6 +20,13 @@ from hybrid.hardware import HardwareConfig, get_hardware
 from hybrid.units import SECONDS_PER_YEAR
 
 
+TIME_DIGITS = 12
+"""Significant digits of every step time. The simulator seeds each noise draw by the exact drift
+age, and np.geomspace's last bit differs between CPUs (its vectorised log/exp), so unrounded
+times drew other noise on another machine (docs/results replayed with 121 of 1200 steps
+different, most at the one step whose time differed)."""
+
+
 @dataclass(frozen=True)
 class Timeline:
     """When the policy decides, over one deployment.
@@ -58,8 +65,10 @@ class Timeline:
     def times_s(self) -> np.ndarray:
         """End time of each step, seconds."""
         if self.spacing == "log":
-            return np.geomspace(self.first_s, self.horizon_s, self.n_steps)
-        return np.linspace(self.horizon_s / self.n_steps, self.horizon_s, self.n_steps)
+            times = np.geomspace(self.first_s, self.horizon_s, self.n_steps)
+        else:
+            times = np.linspace(self.horizon_s / self.n_steps, self.horizon_s, self.n_steps)
+        return np.array([float(f"{t:.{TIME_DIGITS}g}") for t in times])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""

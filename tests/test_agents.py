@@ -242,8 +242,12 @@ def test_measure_sees_the_tiles_now_not_at_the_end_of_the_coming_interval(
 
 
 def test_greedy_beats_the_static_extremes(env: gymnasium.Env) -> None:
+    """On average over five chips: one chip alone can go either way (greedy measures the chip
+    now and cannot see the coming interval's drift)."""
     returns = {
-        name: run_episode(env, make_policy(name, env), seed=0).episode_return
+        name: np.mean(
+            [run_episode(env, make_policy(name, env), seed).episode_return for seed in range(5)]
+        )
         for name in ("greedy", "all-digital", "all-analog")
     }
     assert returns["greedy"] > returns["all-digital"] > returns["all-analog"]
