@@ -8,8 +8,12 @@ A bug (any other exception) still shows its traceback.
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hybrid.data import DatasetNotFoundError
@@ -39,3 +43,47 @@ def run_main(work: Callable[[], Any], interrupted: str = "interrupted") -> int:
         print(interrupted, file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def require(ok: bool, option: str, value: Any, what: str) -> None:
+    """A one-line ValueError ``--option must be <what>, got <value>`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"--{option.replace('_', '-')} must be {what}, got {value!r}")
+
+
+def require_int(option: str, value: Any, low: int) -> None:
+    """``value`` is an integer >= ``low``."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+    require(ok, option, value, f"an integer >= {low}")
+
+
+def require_number(
+    option: str, value: Any, low: float, high: float = math.inf, low_open: bool = False
+) -> None:
+    """``value`` is a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > low if low_open else value >= low)
+        and value <= high
+    )
+    bounds = f"> {low:g}" if low_open else f">= {low:g}"
+    if high < math.inf:
+        bounds = f"in {'(' if low_open else '['}{low:g}, {high:g}]"
+    require(ok, option, value, f"a finite number {bounds}")
+
+
+def check_output_dir(path: Path, option: str = "out") -> None:
+    """A one-line ValueError unless ``path`` is, or can be created as, a writable folder."""
+    flag = f"--{option.replace('_', '-')}"
+    existing = Path(path).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(
+            f"{flag} {path}: {existing} is a file, not a folder, so the folder cannot be "
+            f"created; choose another {flag}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: {existing} is not writable; choose another {flag}")

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 import envs
 from agents.base import Policy, make_policy, policy_names
+from agents.cli import check_output_dir, require_int
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
 from agents.plots import MAIN, plot_pareto, plot_placements, task_titles
 from agents.ppo import load_agent
@@ -38,8 +39,10 @@ from agents.run_folder import (
     read_run_config,
     resolve_run,
 )
-from envs.chips import TEST_CHIP_OFFSET, episode_chips
+from envs.chips import ENV_CHIP_POOL, TEST_CHIP_OFFSET, episode_chips, held_out_pool
+from envs.options import check_env_options
 from envs.rewards import DEFAULT_REWARD_WEIGHTS, RewardWeights, resolve_reward
+from hybrid.data import require_dataset
 
 REWARD_TOLERANCE = 1e-9
 """Largest |recorded - replayed| reward that :func:`validate` accepts."""
@@ -68,6 +71,8 @@ class EvaluationConfig:
     """named scenario; None: the run's, or the default scenario when there is no run"""
     dataset: str | None = None
     """digits, digits32 or cifar10; None: the run's, or digits when there is no run"""
+    data_dir: str | None = None
+    """folder holding CIFAR-10 (cifar-10-batches-py/); None: the run's, or the default folder"""
     out: Path | None = None
     """output folder; None: results/<timestamp>-<run or scenario>"""
     sweep: str = ""
@@ -133,6 +138,9 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     """The weightings to evaluate and the run configuration (empty without a run)."""
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
+    require_int("seed", args.seed, 0)
+    if args.out is not None:
+        check_output_dir(args.out)
     known = list(policy_names())
     requested = [name.strip() for name in args.policies.split(",") if name.strip()]
     for name in requested:
@@ -167,12 +175,17 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
                     f"evaluating it on {value!r}"
                 )
             kwargs[key] = value
+    if args.data_dir is not None:
+        kwargs["data_dir"] = args.data_dir
     kwargs.setdefault("dataset", "digits")
     kwargs.setdefault("scenario", envs.DEFAULT_SCENARIO)
     envs.get_scenario(kwargs["scenario"])  # an unknown scenario fails now, listing the known
     kwargs["chip_offset"] = TEST_CHIP_OFFSET
+    kwargs["chip_pool"] = held_out_pool(kwargs.get("chip_pool", ENV_CHIP_POOL), args.episodes)
     if args.reward_weights:
         kwargs["reward"] = RewardWeights.parse(args.reward_weights).to_dict()
+    check_env_options(kwargs)
+    require_dataset(kwargs["dataset"], kwargs.get("data_dir"))
 
     heuristics = [name for name in requested or known if name != "ppo"]
     policies = ["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else []

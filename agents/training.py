@@ -31,6 +31,7 @@ from stable_baselines3.common.vec_env import (
 
 import envs
 from agents.base import make_policy
+from agents.cli import check_output_dir, require, require_int, require_number
 from agents.ppo import PPOPolicy, algorithm
 from agents.reporting import compare_policies, format_table
 from agents.run_folder import (
@@ -54,7 +55,9 @@ from agents.run_folder import (
     write_run_config,
 )
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
+from envs.options import check_env_options
 from envs.rewards import RewardWeights
+from hybrid.data import require_dataset
 
 DEFAULT_TIMESTEPS = 50_000
 """Chosen by measurement (README, Results): the validation return plateaus from about 20,000
@@ -157,35 +160,66 @@ class TrainConfig:
 
 # -- the environments ---------------------------------------------------------------------------
 def env_kwargs(config: TrainConfig) -> dict[str, Any]:
-    """The HybridPartition-v0 keyword arguments for these options (validated early)."""
+    """The HybridPartition-v0 keyword arguments for these options (validated early): the
+    ``--env-config`` file's, then the command line's."""
+    command_line: dict[str, Any] = {"dataset": config.dataset, "scenario": config.scenario}
+    if config.noise_scale != 1.0:
+        command_line["noise_scale"] = config.noise_scale
+    if config.drift_scale != 1.0:
+        command_line["drift_scale"] = config.drift_scale
+    if config.data_dir is not None:
+        command_line["data_dir"] = config.data_dir
+    if config.reward_weights:
+        command_line["reward"] = RewardWeights.parse(config.reward_weights).to_dict()
+    if config.train_chips is not None:
+        command_line["chip_pool"] = config.train_chips
+
     kwargs: dict[str, Any] = {}
     if config.env_config is not None:
-        if not config.env_config.exists():
-            raise ValueError(f"--env-config {config.env_config} does not exist")
-        try:
-            kwargs.update(json.loads(config.env_config.read_text()))
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                f"--env-config {config.env_config} is not valid JSON ({error.msg})"
-            ) from None
-    kwargs.update(dataset=config.dataset, scenario=config.scenario)
-    if config.train_chips is not None:
-        kwargs["chip_pool"] = config.train_chips
+        kwargs = read_env_config(config.env_config)
+        for name in sorted(set(kwargs) & set(command_line)):
+            if kwargs[name] != command_line[name] and name not in ("dataset", "scenario"):
+                raise ValueError(
+                    f"--env-config {config.env_config} sets {name}={kwargs[name]!r} and the "
+                    f"command line {command_line[name]!r}: set it in one place"
+                )
+        for name in ("dataset", "scenario"):
+            if name in kwargs and kwargs[name] != command_line[name]:
+                raise ValueError(
+                    f"--env-config {config.env_config} sets {name}={kwargs[name]!r}: pass "
+                    f"--{name} {kwargs[name]} instead (the command line owns it)"
+                )
+    kwargs.update(command_line)
     kwargs.setdefault("chip_pool", TRAIN_CHIPS)
-    if not 1 <= kwargs["chip_pool"] <= VALIDATION_CHIP_OFFSET:
+    pool = kwargs["chip_pool"]
+    if isinstance(pool, int) and not 1 <= pool <= VALIDATION_CHIP_OFFSET:
         raise ValueError(
             f"--train-chips must be in 1..{VALIDATION_CHIP_OFFSET} (validation chips start at "
-            f"{VALIDATION_CHIP_OFFSET}), got {kwargs['chip_pool']}"
+            f"{VALIDATION_CHIP_OFFSET}), got {pool}"
         )
-    if config.noise_scale != 1.0:
-        kwargs["noise_scale"] = config.noise_scale
-    if config.drift_scale != 1.0:
-        kwargs["drift_scale"] = config.drift_scale
-    if config.data_dir is not None:
-        kwargs["data_dir"] = config.data_dir
-    if config.reward_weights:
-        kwargs["reward"] = RewardWeights.parse(config.reward_weights).to_dict()
+    check_env_options(kwargs)
+    require_dataset(config.dataset, config.data_dir)
     return kwargs
+
+
+def read_env_config(path: Path) -> dict[str, Any]:
+    """The environment options of an ``--env-config`` JSON file, checked (one-line errors)."""
+    where = f"--env-config {path}"
+    if not path.is_file():
+        raise ValueError(f"{where} does not exist (give a JSON file of environment options)")
+    try:
+        loaded = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{where} is not valid JSON ({getattr(error, 'msg', error)})") from None
+    check_env_options(loaded, where)
+    if "chip_offset" in loaded:
+        raise ValueError(
+            f"{where} sets chip_offset: training uses chips 0..N-1 (set N with --train-chips); "
+            "validation and test chips are fixed by envs.chips"
+        )
+    if "seed" in loaded:
+        raise ValueError(f"{where} sets seed: use --seed")
+    return dict(loaded)
 
 
 def make_vec_env(
@@ -340,8 +374,36 @@ def resumed_config(config: TrainConfig, saved_run: dict[str, Any]) -> TrainConfi
 
 def check_options(config: TrainConfig) -> None:
     """One-line ValueErrors for options that cannot work, before anything is built."""
-    if config.frame_stack < 1:
-        raise ValueError(f"--frame-stack must be >= 1, got {config.frame_stack}")
+    if config.timesteps is not None:
+        # 0 steps only make sense when they save a transferred agent untouched.
+        require_int("timesteps", config.timesteps, 0 if config.init_from is not None else 1)
+    require_int("seed", config.seed, 0)
+    require_int("n_envs", config.n_envs, 1)
+    require_int("n_steps", config.n_steps, 2)
+    # SB3's PPO normalises advantages per minibatch: it needs at least two samples.
+    require_int("batch_size", config.batch_size, 2)
+    require(
+        config.batch_size <= config.n_steps * config.n_envs,
+        "batch_size",
+        config.batch_size,
+        f"at most --n-steps x --n-envs = {config.n_steps * config.n_envs} (one rollout)",
+    )
+    require_int("n_epochs", config.n_epochs, 1)
+    require_number("learning_rate", config.learning_rate, 0.0, low_open=True)
+    require_number("gamma", config.gamma, 0.0, 1.0, low_open=True)
+    require_number("gae_lambda", config.gae_lambda, 0.0, 1.0)
+    require_number("ent_coef", config.ent_coef, 0.0)
+    require_number("clip_range", config.clip_range, 0.0, low_open=True)
+    for width in config.net_arch:
+        require_int("net_arch", width, 1)
+    require_number("noise_scale", config.noise_scale, 0.0)
+    require_number("drift_scale", config.drift_scale, 0.0)
+    require(bool(config.train_drift_scales), "train_drift_scales", (), "at least one multiplier")
+    for scale in config.train_drift_scales:
+        require_number("train_drift_scales", scale, 0.0, low_open=True)
+    for option in ("eval_freq", "eval_episodes", "checkpoint_freq", "frame_stack"):
+        require_int(option, getattr(config, option), 1)
+    require_int("compare_episodes", config.compare_episodes, 0)
     if config.lr_schedule not in LR_SCHEDULES:
         raise ValueError(
             f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}"
@@ -357,6 +419,7 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
     """The options in force, the environment's keyword arguments and the run's config.json
     content: a resumed run's saved ones, or the new run's."""
     out = config.run_dir
+    check_output_dir(out)
     if config.resume:
         if not (out / CONFIG_FILE).exists():
             raise RunFolderError(
@@ -366,8 +429,8 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
         return resumed_config(config, saved), env_kwargs_from_config(saved), saved
     if config.timesteps is None:
         config = dataclasses.replace(config, timesteps=DEFAULT_TIMESTEPS)
-    kwargs = env_kwargs(config)
     check_options(config)
+    kwargs = env_kwargs(config)
     return config, kwargs, {"args": jsonable(dataclasses.asdict(config)), "env": kwargs}
 
 
@@ -375,14 +438,14 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
     """Train (or resume) and return the run folder."""
     out = config.run_dir
     config, kwargs, run = prepare(config)
-    out.mkdir(parents=True, exist_ok=True)
-
-    # Pretrain (or load) the model once here, so the worker processes find it cached, and
+    # Build one environment here first: pretrain (or load) the model once so the worker
+    # processes find it cached, fail on bad settings before any folder or process exists, and
     # record the fully resolved environment configuration.
     probe = envs.HybridPartitionEnv(**kwargs)
     run["env_resolved"] = probe.config
     run["layers"] = list(probe.layer_names)
     del probe
+    out.mkdir(parents=True, exist_ok=True)
 
     venv = make_vec_env(kwargs, config.n_envs, config.seed, config.train_drift_scales)
     eval_env = make_vec_env(

@@ -11,7 +11,6 @@ only the Gymnasium API and the transition.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -151,7 +150,7 @@ def build_deployment(
     elif isinstance(timeline, Timeline):
         resolved_timeline = timeline
     else:
-        resolved_timeline = dataclasses.replace(resolved_scenario.timeline, **dict(timeline))
+        resolved_timeline = resolved_scenario.timeline.replace(**dict(timeline))
     table = get_energy_table(energy_table)
     if eval_split not in EVAL_SPLITS:
         raise ValueError(f"eval_split must be 'train', 'val' or 'test', got {eval_split!r}")
@@ -171,7 +170,7 @@ def build_deployment(
         pretrain_config = (
             pretrain
             if isinstance(pretrain, PretrainConfig)
-            else PretrainConfig(**dict(pretrain or {}))
+            else PretrainConfig.from_dict(dict(pretrain or {}))
         )
         pretrained = load_or_pretrain(bundle, pretrain_config, cache_dir=cache_dir, progress=False)
         model = pretrained.instantiate(hardware_config)

@@ -11,10 +11,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs.actions import DIGITAL, REPROGRAM, check_action, n_choices, placement_labels
+from envs.actions import ANALOG, DIGITAL, REPROGRAM, check_action, n_choices, placement_labels
 from envs.chips import ENV_CHIP_POOL, check_chip, programming_chip
-from envs.deployment import DEPLOYMENT_OPTIONS, Deployment, build_deployment
+from envs.deployment import Deployment, build_deployment
 from envs.observation import ObservationLayout
+from envs.options import check_env_options
 from envs.rewards import RewardFunction, RewardWeights, StepMetrics, resolve_reward
 from hybrid.energy import EnergyReport
 from hybrid.simulator import Evaluation, LayerState
@@ -26,6 +27,18 @@ factor. PCM drift and its read noise grow with log(age) (g = g_prog ((t + t0)/t0
 section 3), so a reprogramming that shortens the age by less than 2x (0.3 decades) buys almost
 nothing for its energy. On a log-spaced timeline every step is ~4.8x longer than the one before,
 so no reprogramming passes; on the monthly timeline a month-old layer may be refreshed."""
+
+RENDER_CELL_PX = 16
+"""Side of one cell of the ``rgb_array`` picture, in pixels."""
+RENDER_COLOURS: dict[Any, tuple[int, int, int]] = {
+    DIGITAL: (76, 114, 176),
+    ANALOG: (242, 165, 65),
+    REPROGRAM: (196, 78, 82),
+    "future": (220, 220, 220),
+    "bad": (200, 40, 40),
+    "good": (40, 170, 60),
+}
+"""Colours of the picture (the placement colours of ``agents.plots``)."""
 
 TileState = tuple[int, float]
 """Where a layer's analog tiles are: (noise realisation of their last programming, age in s)."""
@@ -170,7 +183,7 @@ class HybridPartitionEnv(gym.Env):
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
 
     def __init__(
         self,
@@ -186,31 +199,32 @@ class HybridPartitionEnv(gym.Env):
         **deployment_options: Any,
     ) -> None:
         super().__init__()
+        check_env_options(
+            {
+                "deployment": deployment,
+                "reward": reward,
+                "chip_pool": chip_pool,
+                "chip_offset": chip_offset,
+                "allow_reprogram": allow_reprogram,
+                "reprogram_min_age_ratio": reprogram_min_age_ratio,
+                "torch_threads": torch_threads,
+                "seed": seed,
+                "render_mode": render_mode,
+                **deployment_options,
+            }
+        )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         if torch_threads is not None:
             # The simulation works on small tensors: one thread is fastest, and on a loaded
             # 2-core machine torch's default thread pool made a step about 40x slower.
             torch.set_num_threads(int(torch_threads))
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']}")
         self.render_mode = render_mode
         self.reward_function, self.reward_weights = resolve_reward(reward)
-        if chip_pool < 1 or chip_offset < 0:
-            raise ValueError("chip_pool must be >= 1 and chip_offset >= 0")
         self.chip_pool, self.chip_offset = int(chip_pool), int(chip_offset)
         self.allow_reprogram = bool(allow_reprogram)
-        if not np.isfinite(reprogram_min_age_ratio) or reprogram_min_age_ratio < 1:
-            raise ValueError(
-                "reprogram_min_age_ratio must be a finite number >= 1 (1 masks nothing), got "
-                f"{reprogram_min_age_ratio!r}"
-            )
         self.reprogram_min_age_ratio = float(reprogram_min_age_ratio)
         self._default_seed = seed
-        unknown = sorted(set(deployment_options) - set(DEPLOYMENT_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"unknown HybridPartition-v0 argument(s) {', '.join(unknown)}; see "
-                "HybridPartitionEnv's docstring (Arguments) for the valid ones"
-            )
         if deployment is None:
             deployment = build_deployment(**deployment_options)
         elif deployment_options:
@@ -218,6 +232,8 @@ class HybridPartitionEnv(gym.Env):
                 f"pass either deployment= or deployment options, not both (got "
                 f"{', '.join(sorted(deployment_options))})"
             )
+        if self.reward_weights is not None:
+            self.reward_weights.check_tasks(deployment.n_tasks)
         self.deployment = deployment
         self.config = {
             **deployment.config,
@@ -241,6 +257,7 @@ class HybridPartitionEnv(gym.Env):
         self._programming_count = np.zeros(self.n_layers, dtype=int)
         self._chip = self.chip_offset
         self._last: dict[str, Any] | None = None
+        self._history: list[tuple[list[int], list[float]]] = []
 
     # -- the deployment, for policies and analyses ---------------------------------------------
     @property
@@ -314,6 +331,7 @@ class HybridPartitionEnv(gym.Env):
             else self.chip_offset + int(self.np_random.integers(self.chip_pool))
         )
         self._step = 0
+        self._history = []
         self._analog = np.ones(self.n_layers, dtype=bool)
         self._programmed_step = np.full(self.n_layers, -1)
         self._programming_count = np.zeros(self.n_layers, dtype=int)
@@ -331,7 +349,8 @@ class HybridPartitionEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         if self._step >= self.timeline.n_steps:
             raise RuntimeError("the deployment is over: call reset() to start a new episode")
-        transition = self._transition(self.check_action(action))
+        action = self.check_action(action)
+        transition = self._transition(action)
         observation = self._observation(
             transition.tile_states, transition.metrics, transition.analog, self._step + 1
         )
@@ -340,12 +359,20 @@ class HybridPartitionEnv(gym.Env):
         self._programming_count = transition.programming_count
         self._step += 1
         self._last = transition.info
+        self._history.append((action.tolist(), transition.info["accuracies"]))
         terminated = self._step >= self.timeline.n_steps
         return observation, transition.reward, terminated, False, dict(transition.info)
 
-    def render(self) -> str | None:
-        """A one-line text summary of the last step (render_mode ``"ansi"``)."""
-        if self.render_mode != "ansi" or self._last is None:
+    def render(self) -> str | np.ndarray | None:
+        """The last step: one line of text (``render_mode="ansi"``), or a picture of the episode
+        so far (``"rgb_array"``): one row per layer and one column per step, coloured by where
+        the layer ran (blue digital, orange analog, red reprogrammed; grey: steps to come),
+        then one row per task, from red (accuracy 0) to green (all-digital accuracy)."""
+        if self._last is None:
+            return None
+        if self.render_mode == "rgb_array":
+            return self._picture()
+        if self.render_mode != "ansi":
             return None
         info = self._last
         placement = " ".join(
@@ -357,6 +384,20 @@ class HybridPartitionEnv(gym.Env):
             f"t={info['time_s']:.3g}s {placement} acc={accuracy} "
             f"energy={info['energy_ratio']:.3f}x digital"
         )
+
+    def _picture(self, cell: int = RENDER_CELL_PX) -> np.ndarray:
+        rows, columns = self.n_layers + self.n_tasks, self.timeline.n_steps
+        grid = np.empty((rows, columns, 3), dtype=np.uint8)
+        grid[:] = RENDER_COLOURS["future"]
+        digital = self.deployment.all_digital.accuracies
+        for step, (codes, accuracies) in enumerate(self._history):
+            grid[: self.n_layers, step] = [RENDER_COLOURS[code] for code in codes]
+            quality = np.clip(np.asarray(accuracies) / np.maximum(digital, 1e-9), 0.0, 1.0)
+            low, high = np.array(RENDER_COLOURS["bad"]), np.array(RENDER_COLOURS["good"])
+            grid[self.n_layers :, step] = (low + np.outer(quality, high - low)).astype(np.uint8)
+        picture = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
+        picture[::cell] = picture[:, ::cell] = 255  # white grid lines
+        return picture
 
     # -- for planners and baselines ----------------------------------------------------------
     def check_action(self, action: Any) -> np.ndarray:

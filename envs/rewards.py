@@ -95,10 +95,30 @@ class RewardWeights:
             raise ValueError("reward task_weights must list one weight per task")
         for index, weight in enumerate(self.task_weights):
             _check_weight(f"task_weights[{index}]", weight)
+        object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
         if self.task_metric not in TASK_METRICS:
             raise ValueError(
                 f"reward task_metric must be one of {', '.join(TASK_METRICS)}, "
                 f"got {self.task_metric!r}"
+            )
+        if (
+            self.energy == 0
+            and self.reprogram == 0
+            and (self.task_loss == 0 or not any(self.task_weights))
+        ):
+            raise ValueError(
+                "reward weights are all zero: every step would score 0 and nothing could be "
+                "learned; give energy, task_loss (with a non-zero task weight) or reprogram a "
+                "weight > 0"
+            )
+
+    def check_tasks(self, n_tasks: int) -> None:
+        """A one-line ValueError unless there is one task weight per task of the model."""
+        if len(self.task_weights) != n_tasks:
+            raise ValueError(
+                f"reward has {len(self.task_weights)} task weights but the model has {n_tasks} "
+                f"tasks: give task_weights with {n_tasks} entries (e.g. "
+                f"task_weights={'/'.join(['1'] * n_tasks)})"
             )
 
     @classmethod
@@ -115,7 +135,12 @@ class RewardWeights:
             raise ValueError(f"unknown reward weight(s) {', '.join(unknown)}; valid keys: {valid}")
         values = dict(values)
         if "task_weights" in values:
-            values["task_weights"] = tuple(float(w) for w in values["task_weights"])
+            weights = values["task_weights"]
+            if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
+                raise ValueError(
+                    f"reward task_weights must be a list of numbers, one per task, got {weights!r}"
+                )
+            values["task_weights"] = tuple(weights)
         return cls(**values)
 
     @classmethod
@@ -145,12 +170,8 @@ class RewardWeights:
 
     def terms(self, metrics: StepMetrics) -> dict[str, float]:
         """The three weighted cost terms of a step (the reward is minus their sum)."""
+        self.check_tasks(metrics.losses.size)
         task_weights = np.asarray(self.task_weights, dtype=float)
-        if task_weights.shape != metrics.losses.shape:
-            raise ValueError(
-                f"reward has {task_weights.size} task weights but the model has "
-                f"{metrics.losses.size} tasks"
-            )
         excess = metrics.excess_errors if self.task_metric == "error" else metrics.excess_losses
         return {
             "energy": self.energy * metrics.energy_ratio,

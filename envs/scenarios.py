@@ -11,6 +11,7 @@ one of the latter, where the decision is real.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,6 @@ import numpy as np
 
 from hybrid.hardware import HardwareConfig, get_hardware
 from hybrid.units import SECONDS_PER_YEAR
-
 
 TIME_DIGITS = 12
 """Significant digits of every step time. The simulator seeds each noise draw by the exact drift
@@ -52,6 +52,12 @@ class Timeline:
     inferences_per_step: float = 1000.0
 
     def __post_init__(self) -> None:
+        for name in ("horizon_s", "first_s", "inferences_per_step"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"timeline {name} must be a number, got {value!r}")
+        if isinstance(self.n_steps, bool) or not isinstance(self.n_steps, numbers.Integral):
+            raise ValueError(f"timeline n_steps must be an integer, got {self.n_steps!r}")
         if not 1 <= self.n_steps <= 500:
             raise ValueError(f"timeline n_steps must be in 1..500, got {self.n_steps}")
         if self.spacing not in ("log", "linear"):
@@ -73,6 +79,14 @@ class Timeline:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Timeline:
+        """A copy with some fields changed; an unknown field is a one-line error."""
+        valid = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown timeline field(s) {unknown}; valid: {', '.join(valid)}")
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)

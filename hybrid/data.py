@@ -38,6 +38,7 @@ __all__ = [
     "dataset_input_shape",
     "default_data_dir",
     "load_dataset",
+    "require_dataset",
 ]
 
 # One source of truth for the dataset names and their input shapes (C, H, W).
@@ -194,6 +195,16 @@ def load_dataset(
     return _load_cifar10(root, download, seed)
 
 
+def require_dataset(name: str, data_dir: str | Path | None = None) -> None:
+    """Check, without loading it, that dataset ``name`` can be loaded: a known name, and for
+    CIFAR-10 its files (or the archive) in ``data_dir``. Raises what :func:`load_dataset` would."""
+    _check_name(name)
+    if name == "cifar10":
+        root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+        if not _CIFAR10Files.files_present(root) and not (root / CIFAR10.filename).is_file():
+            raise DatasetNotFoundError(_cifar10_missing_message(root))
+
+
 def _groups_from_labels(labels: torch.Tensor, group1_classes: tuple[int, ...]) -> torch.Tensor:
     return torch.isin(labels, torch.tensor(group1_classes, dtype=labels.dtype)).long()
 
@@ -292,7 +303,10 @@ def _cifar10_missing_message(root: Path, download_error: str = "") -> str:
     if download_error:
         message += f"; the download failed: {download_error}"
     else:
-        message += ", or pass --download where the network allows."
+        message += (
+            ", or point --data-dir (or the HYBRID_DATA_DIR variable) at the folder that holds "
+            "it; load_dataset('cifar10', download=True) downloads it where the network allows"
+        )
     return " ".join(message.split())  # one line, whatever the path or error text holds
 
 

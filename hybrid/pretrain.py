@@ -75,6 +75,18 @@ class PretrainConfig:
         """JSON-friendly form."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PretrainConfig:
+        """Settings from a JSON-style mapping; an unknown key is a one-line error."""
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown pretrain setting(s) {unknown}; valid: {', '.join(valid)}")
+        values = dict(values)
+        if "task_weights" in values:
+            values["task_weights"] = tuple(values["task_weights"])
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class PretrainedModel:

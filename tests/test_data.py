@@ -22,6 +22,7 @@ from hybrid.data import (
     MultiTaskSplit,
     dataset_input_shape,
     load_dataset,
+    require_dataset,
 )
 
 CIFAR10_CLASS_NAMES = (
@@ -333,7 +334,10 @@ def test_missing_cifar10_says_where_to_put_it(tmp_path: Path) -> None:
     with pytest.raises(DatasetNotFoundError) as error:
         load_dataset("cifar10", data_dir=tmp_path)
     _assert_one_line_naming(error, tmp_path)
-    assert "--download" in str(error.value)
+    assert "--data-dir" in str(error.value)  # what the command lines take
+    with pytest.raises(DatasetNotFoundError) as early:  # the same, without loading anything
+        require_dataset("cifar10", tmp_path)
+    assert str(early.value) == str(error.value)
 
 
 def test_incomplete_cifar10_is_missing(tmp_path: Path) -> None:

@@ -543,6 +543,6 @@ def test_environments_share_one_built_deployment(cache_dir: Path) -> None:
 
 
 def test_unknown_environment_argument_is_a_one_line_error() -> None:
-    with pytest.raises(ValueError, match="unknown HybridPartition-v0 argument.*chip_pol") as error:
+    with pytest.raises(ValueError, match="HybridPartition-v0: unknown argument.*chip_pol") as error:
         HybridPartitionEnv(chip_pol=4)
     assert "\n" not in str(error.value)
