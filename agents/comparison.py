@@ -140,6 +140,10 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
         raise ValueError("--episodes must be at least 1")
     if args.workers < 0:
         raise ValueError(f"--workers must be >= 0 (0: no Ray), got {args.workers}")
+    if args.workers > 0:
+        from agents.distributed import require_ray
+
+        require_ray("--workers")
     known = list(policy_names())
     requested = [name.strip() for name in args.policies.split(",") if name.strip()]
     for name in requested:

@@ -131,11 +131,17 @@ def typed(key: str, text: str, default: Any) -> Any:
             number = json.loads(text)
             if not isinstance(number, int | float) or isinstance(number, bool):
                 raise ValueError
-            return number if isinstance(default, float) else int(number)
+            if isinstance(default, float):
+                return float(number)
+            if number != int(number):
+                raise ValueError
+            return int(number)
         return text
     except (ValueError, json.JSONDecodeError):
         kind = type(default).__name__
-        raise ValueError(f"--grid {key}={text!r}: expected a {kind} like {default!r}") from None
+        raise ValueError(
+            f"--grid {key}={text!r}: expected type {kind} (like {default!r})"
+        ) from None
 
 
 def slug(text: str) -> str:
@@ -303,6 +309,7 @@ def run_sweep(sweep: SweepConfig, trainable: Callable[..., None] = run_trial) ->
         tuner = tune.Tuner(
             resources,
             param_space={"trial": tune.grid_search([dataclasses.asdict(t) for t in trials])},
+            tune_config=tune.TuneConfig(trial_dirname_creator=trial_dirname),
             run_config=tune.RunConfig(
                 name=TUNE_DIR,
                 storage_path=str(out),
@@ -319,6 +326,11 @@ def run_sweep(sweep: SweepConfig, trainable: Callable[..., None] = run_trial) ->
             "command to retry them; the finished ones are kept"
         )
     return path
+
+
+def trial_dirname(trial: Any) -> str:
+    """Tune's folder of a trial (under ``OUT/tune``): the trial's name, as its run folder's."""
+    return str(trial.config["trial"]["name"])
 
 
 def gather(out: Path, trials: Sequence[Trial]) -> Path:

@@ -383,6 +383,10 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
     out = config.run_dir
     if config.vec_env not in VEC_ENVS:
         raise ValueError(f"--vec-env must be one of {', '.join(VEC_ENVS)}, got {config.vec_env!r}")
+    if config.vec_env == "ray":
+        from agents.distributed import require_ray
+
+        require_ray("--vec-env ray")
     if config.resume:
         if not (out / CONFIG_FILE).exists():
             raise RunFolderError(
