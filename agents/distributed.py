@@ -60,6 +60,10 @@ def connect(
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
+            # Ray's memory monitor kills Ray workers when the whole machine is short of memory,
+            # whoever uses it: on a shared machine it killed sweep trials for other users' jobs
+            # (and Tune 2.60 then aborts the sweep). The kernel's OOM killer still guards.
+            os.environ.setdefault("RAY_memory_monitor_refresh_ms", "0")
             ray.init(
                 num_cpus=num_cpus,
                 object_store_memory=LOCAL_OBJECT_STORE_BYTES,

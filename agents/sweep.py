@@ -317,13 +317,20 @@ def run_sweep(sweep: SweepConfig, trainable: Callable[..., None] = run_trial) ->
                 verbose=1,
             ),
         )
-    grid = tuner.fit()
-    errors = [str(error).splitlines()[0] for error in grid.errors]
-    path = gather(out, trials)
-    if errors:
+    try:
+        grid = tuner.fit()
+    except RuntimeError as error:  # Tune's controller gave up (e.g. a trial killed for memory)
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(
-            f"{len(errors)} of {len(trials)} trials failed (first: {errors[0]}): rerun the same "
-            "command to retry them; the finished ones are kept"
+            f"the sweep stopped ({first[:200]}): rerun the same command to resume it"
+        ) from None
+    errors = [str(error).splitlines()[0] for error in grid.errors]
+    path, missing = gather(out, trials)
+    if missing:  # failed, or stopped by Ctrl-C (Tune stops the trials and returns)
+        cause = f"first error: {errors[0][:200]}" if errors else "interrupted"
+        raise ValueError(
+            f"{len(missing)} of {len(trials)} trials did not finish ({cause}): rerun the same "
+            "command to resume them; the finished ones are kept"
         )
     return path
 
@@ -333,8 +340,9 @@ def trial_dirname(trial: Any) -> str:
     return str(trial.config["trial"]["name"])
 
 
-def gather(out: Path, trials: Sequence[Trial]) -> Path:
-    """``results.csv`` and ``results.json`` from the finished trials' ``trial.json``, printed."""
+def gather(out: Path, trials: Sequence[Trial]) -> tuple[Path, list[str]]:
+    """``results.csv`` and ``results.json`` from the finished trials' ``trial.json``, printed;
+    returns the table's path and the names of the trials not finished."""
     from agents.comparison import write_csv
 
     rows, missing = [], []
@@ -364,11 +372,12 @@ def gather(out: Path, trials: Sequence[Trial]) -> Path:
         out / f"{RESULTS_STEM}.json",
         {"trials": [t.name for t in trials], "missing": missing, "rows": rows},
     )
-    print(format_results(rows))
+    if rows:
+        print(format_results(rows))
+        print(f"table: {out / RESULTS_STEM}.csv and .json")
     if missing:
         print(f"{len(missing)} trials unfinished: {', '.join(missing)}")
-    print(f"table: {out / RESULTS_STEM}.csv and .json")
-    return out / f"{RESULTS_STEM}.csv"
+    return out / f"{RESULTS_STEM}.csv", missing
 
 
 def format_results(rows: Sequence[dict[str, Any]]) -> str:

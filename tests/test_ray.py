@@ -213,7 +213,7 @@ def test_sweep_retries_a_killed_trial_and_resumes_a_failed_one(tmp_path: Path, c
         tune.report({"trial": spec.name})
 
     sweep = SweepConfig(seeds=(0, 1), scenarios=("paper",), out=tmp_path / "sweep", max_failures=1)
-    with pytest.raises(ValueError, match="1 of 2 trials failed"):
+    with pytest.raises(ValueError, match="1 of 2 trials did not finish"):
         run_sweep(sweep, trainable=trial)
     names = calls.read_text().split()
     assert names.count("digits-paper-seed0") == 2  # killed, retried, finished
@@ -234,3 +234,35 @@ def test_sweep_retries_a_killed_trial_and_resumes_a_failed_one(tmp_path: Path, c
         ("digits-paper-seed1", "all-digital"),
     ]
     assert "digits-paper (2 seeds)" in printed and "+3.50 ±" in printed
+
+
+@pytest.mark.slow
+def test_sweep_command_trains_compares_and_prints_the_table(tmp_path: Path):
+    """python -m agents.sweep, 2 seeds x 2 scenarios of 512 steps: four run folders, each with
+    its evaluate.py comparison, gathered in one table (several minutes on 2 cores)."""
+    from agents.sweep import main
+
+    out = tmp_path / "sweep"
+    argv = ["--seeds", "0", "1", "--scenarios", "paper", "strong-drift", "--timesteps", "512"]
+    argv += ["--n-envs", "1", "--episodes", "2", "--policies", "ppo,all-digital,greedy"]
+    assert main([*argv, "--out", str(out)]) == 0
+    rows = read_csv(out / "results.csv")
+    trials = sorted({row["trial"] for row in rows})
+    assert trials == [
+        "digits-paper-seed0",
+        "digits-paper-seed1",
+        "digits-strong-drift-seed0",
+        "digits-strong-drift-seed1",
+    ]
+    assert len(rows) == 4 * 3
+    for trial in trials:
+        run = out / "runs" / trial
+        assert read_run_config(run)["result"]["num_timesteps"] == 512
+        summary = json.loads((run / "comparison" / "summary.json").read_text())
+        ppo = next(row for row in rows if row["trial"] == trial and row["policy"] == "ppo")
+        assert float(ppo["return_mean"]) == next(
+            r["return_mean"] for r in summary["rows"] if r["policy"] == "ppo"
+        )
+    # Run again: every trial is done, nothing trains, the same table.
+    assert main([*argv, "--out", str(out)]) == 0
+    assert read_csv(out / "results.csv") == rows
