@@ -143,7 +143,7 @@ def env_kwargs_of(env: Any) -> dict[str, Any]:
     """The keyword arguments ``gymnasium.make`` built ``env`` with (a one-line error for an
     environment built otherwise: a task could not rebuild it)."""
     spec = getattr(env, "spec", None)
-    if spec is None or getattr(env.unwrapped, "deployment", None) is None:
+    if spec is None:
         raise ValueError("episodes on Ray need an environment made by gymnasium.make(...)")
     kwargs = dict(spec.kwargs)
     if "deployment" in kwargs:
