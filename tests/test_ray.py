@@ -107,14 +107,9 @@ def test_ray_vec_env_steps_like_local_envs_and_masked_ppo_learns_through_it():
     kwargs = {"dataset": "digits", "scenario": "monthly-refresh", "chip_pool": 8}
     remote = make_vec_env(kwargs, 2, seed=3, drift_scales=(1.0, 1.5), vec_env="ray")
     # The same two environments in this process: rank 1 is seed 4 at 1.5x drift.
-    local = VecMonitor(
-        DummyVecEnv(
-            [
-                make_vec_env(kwargs, 1, seed=3).envs[0],
-                make_vec_env(kwargs, 1, seed=4, drift_scales=(1.5,)).envs[0],
-            ]
-        )
-    )
+    rank0 = make_vec_env(kwargs, 1, seed=3).envs[0]
+    rank1 = make_vec_env(kwargs, 1, seed=4, drift_scales=(1.5,)).envs[0]
+    local = VecMonitor(DummyVecEnv([lambda: rank0, lambda: rank1]))
     local.seed(3)
     try:
         assert remote.observation_space == local.observation_space
@@ -126,8 +121,10 @@ def test_ray_vec_env_steps_like_local_envs_and_masked_ppo_learns_through_it():
                 np.testing.assert_array_equal(got, want)
             actions = rng.integers(0, 3, size=(2, 6))
             got, want = remote.step(actions), local.step(actions)
-            for a, b in zip(got[:3], want[:3], strict=True):
-                np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(got[0], want[0])  # observations
+            # DummyVecEnv keeps rewards in float32; RayVecEnv, like SubprocVecEnv, in float64.
+            np.testing.assert_array_equal(got[1].astype(np.float32), want[1])
+            np.testing.assert_array_equal(got[2], want[2])  # dones
             for info_a, info_b in zip(got[3], want[3], strict=True):
                 assert info_a.keys() == info_b.keys()
                 if "terminal_observation" in info_a:
