@@ -83,6 +83,11 @@ class EvaluationConfig:
     """replay DIR/steps.csv in fresh environments and confirm the rewards (no evaluation)"""
     progress: bool = True
     """show a progress bar"""
+    workers: int = 0
+    """run the episodes as Ray tasks, this many at a time (0: one after another in this
+    process); the numbers are exactly the serial ones (pip install -e '.[ray]')"""
+    address: str | None = None
+    """with --workers: the Ray cluster (auto, HOST:PORT); None: RAY_ADDRESS or a local Ray"""
 
 
 @dataclass
@@ -141,6 +146,12 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     require_int("seed", args.seed, 0)
     if args.out is not None:
         check_output_dir(args.out)
+    if args.workers < 0:
+        raise ValueError(f"--workers must be >= 0 (0: no Ray), got {args.workers}")
+    if args.workers > 0:
+        from agents.distributed import require_ray
+
+        require_ray("--workers")
     known = list(policy_names())
     requested = [name.strip() for name in args.policies.split(",") if name.strip()]
     for name in requested:
@@ -328,7 +339,12 @@ def evaluate(args: EvaluationConfig) -> Path:
     total = sum(len(w.policies) for w in weightings) * len(seeds)
     start = time.perf_counter()
     with tqdm(total=total, unit="episode", disable=not args.progress) as progress:
-        environments = [run_weighting(weighting, seeds, progress) for weighting in weightings]
+        if args.workers > 0:
+            from agents.distributed import run_weightings  # Ray only when asked (issue 18)
+
+            environments = run_weightings(weightings, seeds, args.workers, args.address, progress)
+        else:
+            environments = [run_weighting(weighting, seeds, progress) for weighting in weightings]
     env = environments[0].unwrapped
     all_analog, cheapest = energy_floor(env)
     summary = [row for w in weightings for row in summary_rows(w, cheapest, seeds)]

@@ -63,6 +63,7 @@ DEFAULT_TIMESTEPS = 50_000
 """Chosen by measurement (README, Results): the validation return plateaus from about 20,000
 steps; 50,000 train in about 2 minutes with two environment processes on a 2-core CPU."""
 LR_SCHEDULES = ("constant", "linear")
+VEC_ENVS = ("subproc", "ray")
 
 
 @dataclass
@@ -83,6 +84,13 @@ class TrainConfig:
     chip_pool); validation uses as many from chip 500, the held-out comparison chips 1000.."""
     n_envs: int = 2
     """parallel environments (SubprocVecEnv when > 1, one process each)"""
+    vec_env: str = "subproc"
+    """where the training environments run: subproc (processes on this machine), or ray (one
+    Ray actor each, on any node of the cluster at --address; pip install -e '.[ray]')"""
+    address: str | None = None
+    """with --vec-env ray: the Ray cluster (auto, HOST:PORT); None: RAY_ADDRESS or a local Ray"""
+    ray_cpus_per_env: float = 1.0
+    """with --vec-env ray: CPUs Ray reserves for each environment's actor"""
     reward_weights: str = ""
     """reward weights, e.g. 'energy=1,task_loss=50,reprogram=1' (empty: the defaults)"""
     env_config: Path | None = None
@@ -223,10 +231,17 @@ def read_env_config(path: Path) -> dict[str, Any]:
 
 
 def make_vec_env(
-    kwargs: dict[str, Any], n_envs: int, seed: int, drift_scales: Sequence[float] = ()
+    kwargs: dict[str, Any],
+    n_envs: int,
+    seed: int,
+    drift_scales: Sequence[float] = (),
+    vec_env: str = "subproc",
+    address: str | None = None,
+    cpus_per_env: float = 1.0,
 ) -> VecEnv:
-    """``n_envs`` monitored copies of the environment (one process each when > 1). With
-    ``drift_scales``, environment ``i`` multiplies the drift by ``drift_scales[i % len]``."""
+    """``n_envs`` monitored copies of the environment: one process each when > 1, or with
+    ``vec_env="ray"`` one Ray actor each (``cpus_per_env`` CPUs, on the cluster at ``address``).
+    With ``drift_scales``, environment ``i`` multiplies the drift by ``drift_scales[i % len]``."""
 
     def factory(rank: int):
         rank_kwargs = dict(kwargs)
@@ -246,7 +261,12 @@ def make_vec_env(
         return build
 
     builders = [factory(rank) for rank in range(n_envs)]
-    venv = SubprocVecEnv(builders) if n_envs > 1 else DummyVecEnv(builders)
+    if vec_env == "ray":
+        from agents.ray_vec_env import RayVecEnv  # Ray only when asked (issue 18)
+
+        venv: VecEnv = RayVecEnv(builders, address, cpus_per_env)
+    else:
+        venv = SubprocVecEnv(builders) if n_envs > 1 else DummyVecEnv(builders)
     venv.seed(seed)
     return VecMonitor(venv)
 
@@ -350,8 +370,9 @@ def save_checkpoint(model: BaseAlgorithm, venv: VecNormalize, out: Path, tag: st
 
 # -- the run ------------------------------------------------------------------------------------
 def resumed_config(config: TrainConfig, saved_run: dict[str, Any]) -> TrainConfig:
-    """The saved options of the run being resumed; only the run's length, the comparison and
-    the progress bar may be changed on the command line."""
+    """The saved options of the run being resumed; only the run's length, the comparison, the
+    progress bar and where the environments run (--vec-env, --address) may be changed on the
+    command line."""
     saved = dict(saved_run.get("args", {}))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     restored = {key: value for key, value in saved.items() if key in fields}
@@ -367,6 +388,9 @@ def resumed_config(config: TrainConfig, saved_run: dict[str, Any]) -> TrainConfi
         resume=True,
         progress=config.progress,
         compare_episodes=config.compare_episodes,
+        vec_env=config.vec_env,
+        address=config.address,
+        ray_cpus_per_env=config.ray_cpus_per_env,
         timesteps=config.timesteps if config.timesteps is not None else saved.get("timesteps"),
     )
     return TrainConfig(**restored)
@@ -420,6 +444,12 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
     content: a resumed run's saved ones, or the new run's."""
     out = config.run_dir
     check_output_dir(out)
+    if config.vec_env not in VEC_ENVS:
+        raise ValueError(f"--vec-env must be one of {', '.join(VEC_ENVS)}, got {config.vec_env!r}")
+    if config.vec_env == "ray":
+        from agents.distributed import require_ray
+
+        require_ray("--vec-env ray")
     if config.resume:
         if not (out / CONFIG_FILE).exists():
             raise RunFolderError(
@@ -447,7 +477,15 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
     del probe
     out.mkdir(parents=True, exist_ok=True)
 
-    venv = make_vec_env(kwargs, config.n_envs, config.seed, config.train_drift_scales)
+    venv = make_vec_env(
+        kwargs,
+        config.n_envs,
+        config.seed,
+        config.train_drift_scales,
+        config.vec_env,
+        config.address,
+        config.ray_cpus_per_env,
+    )
     eval_env = make_vec_env(
         {**kwargs, "chip_offset": VALIDATION_CHIP_OFFSET},
         1,

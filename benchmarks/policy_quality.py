@@ -52,6 +52,15 @@ STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 """Placements that never change over the deployment."""
 
 
+@dataclasses.dataclass(frozen=True)
+class RayOptions:
+    """Where the episodes run: ``workers`` Ray tasks at a time (0: in this process), on the
+    cluster at ``address`` (None: RAY_ADDRESS or a local Ray). Issue 18."""
+
+    workers: int = 0
+    address: str | None = None
+
+
 def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any:
     """The run's environment on held-out chips, its pool large enough that every episode gets
     a distinct chip."""
@@ -59,9 +68,16 @@ def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any
     return make_env_from_config(config, chip_offset=TEST_CHIP_OFFSET, chip_pool=pool, **overrides)
 
 
-def run_all(env: Any, policies: dict[str, agents.Policy], episodes: int) -> dict[str, list]:
-    """Every policy on the same distinct held-out chips; records by policy name."""
+def run_all(
+    env: Any, policies: dict[str, agents.Policy], episodes: int, ray: RayOptions | None = None
+) -> dict[str, list]:
+    """Every policy on the same distinct held-out chips; records by policy name (with ``ray``,
+    the episodes run as Ray tasks, with the same numbers)."""
     chips = first_chips(TEST_CHIP_OFFSET, episodes)
+    if ray is not None and ray.workers > 0:
+        from agents.distributed import run_policies
+
+        return run_policies(env, policies, range(episodes), chips, ray.workers, ray.address)
     records: dict[str, list[EpisodeRecord]] = {}
     for name, policy in policies.items():
         policy.bind(env)
@@ -89,14 +105,16 @@ def paired(a: list[EpisodeRecord], b: list[EpisodeRecord]) -> tuple[float, float
     return mean_ci95([x.episode_return - y.episode_return for x, y in zip(a, b, strict=True)])
 
 
-def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+def measure(
+    run: Path, episodes: int, skip: tuple[str, ...] = (), ray: RayOptions | None = None
+) -> dict[str, Any]:
     """Targets 1-3 for one trained run (``skip``: heuristics left out, e.g. the oracle where
-    its exhaustive search would take hours)."""
+    its exhaustive search would take hours; ``ray``: episodes as Ray tasks)."""
     config = read_run_config(run)
     env = held_out_env(config, episodes)
     names = [n for n in agents.policy_names() if n != "ppo" and n not in skip]
     policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in names}}
-    records = run_all(env, policies, episodes)
+    records = run_all(env, policies, episodes, ray)
     rows = [summarise(name, recs) for name, recs in records.items()]
     print(format_table(rows))
     result: dict[str, Any] = {"rows": rows, "records": records, "config": config}
@@ -162,7 +180,9 @@ def measure(run: Path, episodes: int, skip: tuple[str, ...] = ()) -> dict[str, A
     return result
 
 
-def generalisation(run: Path, episodes: int, drift_scale: float) -> dict[str, Any]:
+def generalisation(
+    run: Path, episodes: int, drift_scale: float, ray: RayOptions | None = None
+) -> dict[str, Any]:
     """Target 4: the agent under a stronger drift than it was trained with."""
     config = read_run_config(run)
     out: dict[str, Any] = {}
@@ -170,7 +190,7 @@ def generalisation(run: Path, episodes: int, drift_scale: float) -> dict[str, An
         base = config["env"].get("drift_scale", 1.0)
         env = held_out_env(config, episodes, drift_scale=base * scale)
         policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in STATIC}}
-        records = run_all(env, policies, episodes)
+        records = run_all(env, policies, episodes, ray)
         ppo = records["ppo"]
         out[label] = {
             "returns": {
@@ -233,7 +253,18 @@ def main() -> None:
         "whose exhaustive search takes hours on 2 cores); a skipped oracle makes target 1 "
         "unmeasured",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the episodes as Ray tasks, this many at a time (same numbers; needs "
+        "pip install -e '.[ray]'); 0: in this process. Sweeps over seeds: python -m agents.sweep",
+    )
+    parser.add_argument(
+        "--address", default=None, help="with --workers: the Ray cluster (auto, HOST:PORT)"
+    )
     args = parser.parse_args()
+    ray = RayOptions(args.workers, args.address)
 
     runs: dict[tuple[str, str], Path] = {}
     train_wall: dict[tuple[str, str], float] = {}
@@ -262,10 +293,10 @@ def main() -> None:
     results = {}
     for key, run in runs.items():
         print(f"\n== {key[0]}, scenario {key[1]} ({run})")
-        results[key] = measure(run, args.episodes, tuple(filter(None, args.skip.split(","))))
+        results[key] = measure(run, args.episodes, tuple(filter(None, args.skip.split(","))), ray)
     default_key = next((k for k in runs if k[1] == envs.DEFAULT_SCENARIO), next(iter(runs)))
     print(f"\n== generalisation: {default_key} agent under drift x{args.drift_scale:g}")
-    general = generalisation(runs[default_key], args.episodes, args.drift_scale)
+    general = generalisation(runs[default_key], args.episodes, args.drift_scale, ray)
 
     print("\n== targets")
     # A NaN gap (oracle skipped) compares False: the target is then not met.
