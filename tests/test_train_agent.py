@@ -164,7 +164,7 @@ def test_frame_stack_run_acts_as_it_did_in_training(tmp_path: Path, train_main):
 
 def test_frame_stack_below_one_is_a_one_line_error(tmp_path: Path, cli_error, train_main):
     argv = ["--frame-stack", "0", "--out", str(tmp_path / "run"), *FAST]
-    assert cli_error(train_main, argv) == "error: --frame-stack must be >= 1, got 0"
+    assert cli_error(train_main, argv) == "error: --frame-stack must be an integer >= 1, got 0"
 
 
 def test_linear_lr_schedule_decays_to_zero_at_the_end_of_the_run(tmp_path: Path, train_main):
