@@ -18,6 +18,11 @@ stand-in model:
   depends only on the states of the layers executed before it, so its output is memoised under
   the tuple of states of layers ``0..p``. A step that changes only the last layers recomputes
   only those; a configuration seen before costs a dictionary lookup.
+* **Analog inputs prepared once.** An analog layer's forward is :mod:`hybrid.fast_analog`'s,
+  which gives AIHWKit's outputs bit for bit but splits off the part that depends only on the
+  layer input (unfolding, noise management, input quantisation): that part is memoised under
+  the states of layers ``0..p-1``, so a new chip, age or programming event of layer ``p``
+  costs only the tile side (matrix product, output noise and quantisation).
 
 All caches are bounded (least recently used entries evicted first).
 """
@@ -35,10 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hybrid import fast_analog
 from hybrid.layers import HybridLayer, hybrid_layers
 
 ACTIVATION_SHARE = 0.75
-"""Share of ``cache_mb`` given to memoised layer outputs; the rest holds tile states."""
+"""Share of ``cache_mb`` given to memoised layer outputs and prepared analog inputs; the rest
+holds tile states."""
 MAX_EVALUATIONS = 200_000
 """Whole-evaluation results kept (a few hundred bytes each, plus the per-sample hits)."""
 
@@ -98,8 +105,15 @@ class _LRU:
         self.bytes = 0
 
 
-def _tensor_bytes(tensor: torch.Tensor) -> int:
-    return tensor.numel() * tensor.element_size()
+def _nbytes(value: torch.Tensor | fast_analog.PreparedInput) -> int:
+    """Bytes held by a memoised layer output or prepared analog input."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    return value.nbytes
+
+
+def _snapshot_bytes(snapshot: Any) -> int:
+    return snapshot.nbytes
 
 
 def _seed(*parts: Any) -> int:
@@ -147,6 +161,7 @@ class CacheStats:
     evaluation_misses: int = 0
     tile_programs: int = 0
     tile_reads: int = 0
+    input_preparations: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -198,8 +213,8 @@ class CachedEvaluator:
         self._position = {id(layer): p for p, layer in enumerate(self.layers)}
         budget = int(cache_mb) * 2**20
         # Activations dominate memory; tile states are bounded (layers x chips x ages).
-        self._activations = _LRU(int(budget * ACTIVATION_SHARE), _tensor_bytes)
-        self._tiles = _LRU(int(budget * (1 - ACTIVATION_SHARE)), lambda s: s.nbytes)
+        self._activations = _LRU(int(budget * ACTIVATION_SHARE), _nbytes)
+        self._tiles = _LRU(int(budget * (1 - ACTIVATION_SHARE)), _snapshot_bytes)
         self._evaluations: OrderedDict[tuple, Evaluation] = OrderedDict()
         self._noise: dict[tuple, float] = {}
         self._current_tile: dict[int, LayerState] = {}
@@ -266,12 +281,11 @@ class CachedEvaluator:
             return value
         if self._probe_inputs is None:
             self._capture_probe()
-        layer = self.layers[index]
         x = self._probe_inputs[index]
         reference = self._probe_outputs[index]
         self._set_tile(index, state)
         with torch.no_grad(), seeded(_seed(self.seed, 3, index, state)):
-            analog = layer.analog(x)
+            analog = self._analog_forward(index, x, ("probe", index))
         value = float((analog - reference).norm() / reference.norm().clamp_min(1e-12))
         self._noise[key] = value
         return value
@@ -315,10 +329,27 @@ class CachedEvaluator:
             out = layer.digital(x)
         else:
             self._set_tile(position, state)
+            # The layer's input is a function of the states before it: key its prepared form so.
+            input_key = ("input", *key[:-1])
             with seeded(_seed(self.seed, key)):
-                out = layer.analog(x)
+                out = self._analog_forward(position, x, input_key)
         self._activations.put(key, out)
         return out
+
+    def _analog_forward(self, index: int, x: torch.Tensor, input_key: tuple) -> torch.Tensor:
+        """``layers[index].analog(x)`` for its current tile state, through
+        :mod:`hybrid.fast_analog` (same numbers, same random draws) with the input side
+        memoised under ``input_key``; AIHWKit's own forward where the fast path does not apply.
+        """
+        module = self.layers[index].analog
+        if not fast_analog.supports(module):
+            return module(x)
+        prepared = self._activations.get(input_key)
+        if prepared is None:
+            prepared = fast_analog.prepare_input(module, x)
+            self._activations.put(input_key, prepared)
+            self.stats.input_preparations += 1
+        return fast_analog.analog_forward(module, prepared)
 
     def _set_tile(self, index: int, state: tuple[int, float]) -> None:
         """Put layer ``index``'s tiles into ``state`` (programming event, age)."""
