@@ -33,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -210,7 +211,6 @@ class CachedEvaluator:
         names = list(layer_names) if layer_names is not None else list(by_name)
         self.layer_names = tuple(names)
         self.layers: tuple[HybridLayer, ...] = tuple(by_name[n] for n in names)
-        self._position = {id(layer): p for p, layer in enumerate(self.layers)}
         budget = int(cache_mb) * 2**20
         # Activations dominate memory; tile states are bounded (layers x chips x ages).
         self._activations = _LRU(int(budget * ACTIVATION_SHARE), _nbytes)
@@ -226,6 +226,14 @@ class CachedEvaluator:
         )
         self._probe_inputs: list[torch.Tensor] | None = None
         self._probe_outputs: list[torch.Tensor] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """State for ``copy.deepcopy`` and pickling: everything, except the record of which
+        state each tile is in, so a copy puts its tiles into their states afresh from the
+        caches (or the seeds) rather than trusting what AIHWKit's pickling carried over."""
+        state = self.__dict__.copy()
+        state["_current_tile"] = {}
+        return state
 
     @property
     def n_layers(self) -> int:
@@ -307,8 +315,10 @@ class CachedEvaluator:
 
     def _forward(self, states: tuple[LayerState, ...], images: torch.Tensor) -> Any:
         self._states = states
-        for layer in self.layers:
-            layer.forward_override = self._memoised_forward
+        # Each override knows its layer's position: no lookup by id(), which a deep copy or a
+        # pickle round trip of the evaluator would invalidate.
+        for position, layer in enumerate(self.layers):
+            layer.forward_override = partial(self._memoised_forward, position)
         try:
             with torch.no_grad():
                 return self.model(images)
@@ -316,8 +326,7 @@ class CachedEvaluator:
             for layer in self.layers:
                 layer.forward_override = None
 
-    def _memoised_forward(self, layer: HybridLayer, x: torch.Tensor) -> torch.Tensor:
-        position = self._position[id(layer)]
+    def _memoised_forward(self, position: int, layer: HybridLayer, x: torch.Tensor) -> torch.Tensor:
         key = (self._batch_id, *self._states[: position + 1])
         out = self._activations.get(key)
         if out is not None:
@@ -382,14 +391,13 @@ class CachedEvaluator:
         inputs: dict[int, torch.Tensor] = {}
         outputs: dict[int, torch.Tensor] = {}
 
-        def record(layer: HybridLayer, x: torch.Tensor) -> torch.Tensor:
-            position = self._position[id(layer)]
+        def record(position: int, layer: HybridLayer, x: torch.Tensor) -> torch.Tensor:
             out = layer.digital(x)
             inputs[position], outputs[position] = x, out
             return out
 
-        for layer in self.layers:
-            layer.forward_override = record
+        for position, layer in enumerate(self.layers):
+            layer.forward_override = partial(record, position)
         try:
             with torch.no_grad():
                 self.model(self._probe_source)

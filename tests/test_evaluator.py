@@ -1,12 +1,20 @@
 """The cached evaluator with the fast analog path: the same numbers as with AIHWKit's own
-forward, and prepared inputs shared across tile states."""
+forward, prepared inputs shared across tile states, and deep copies and pickle round trips
+(vectorised runners copy environments) of layers and evaluators that carry on with the numbers
+the originals give."""
 
 from __future__ import annotations
 
+import copy
+
+import cloudpickle
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from hybrid import fast_analog
+from hybrid.layers import HybridLayer
 from hybrid.models import layer_specs
 from hybrid.pretrain import PretrainedModel, task_targets
 from hybrid.simulator import CachedEvaluator, Evaluation
@@ -71,3 +79,73 @@ def test_prepared_inputs_are_shared_across_tile_states(digits_pretrained: Pretra
     for programming in range(3):
         evaluator.evaluate([(programming, 3600.0)] + [None] * 5)
     assert evaluator.stats.input_preparations == 1
+
+
+# --- copies ----------------------------------------------------------------------------
+
+ROUND_TRIPS = {
+    "deepcopy": copy.deepcopy,
+    "cloudpickle": lambda value: cloudpickle.loads(cloudpickle.dumps(value)),
+}
+
+
+def programmed_layer() -> HybridLayer:
+    torch.manual_seed(0)
+    layer = HybridLayer(nn.Linear(16, 4), "pcm-strong-drift")
+    layer.set_analog(True)
+    layer.drift_to(3600.0)
+    return layer
+
+
+@pytest.mark.parametrize("round_trip", list(ROUND_TRIPS))
+def test_a_copied_layer_is_in_sync_and_reprograms_like_the_original(round_trip: str) -> None:
+    original = programmed_layer()
+    copied = ROUND_TRIPS[round_trip](original)
+    assert not copied._analog_changed()
+    x = torch.randn(3, 16)
+    outputs = []
+    for layer in (original, copied):
+        torch.manual_seed(5)
+        layer.drift_to(86400.0)  # would reprogram (other noise) if the copy read as changed
+        with torch.no_grad():
+            outputs.append(layer(x))
+    assert torch.equal(outputs[0], outputs[1])
+
+
+@pytest.mark.parametrize("round_trip", list(ROUND_TRIPS))
+def test_a_copy_taken_after_a_digital_update_still_syncs_it(round_trip: str) -> None:
+    """Digital weights changed after the last sync (an optimiser step) are still copied onto
+    the tile when the copy switches to analog, as in the original."""
+    original = programmed_layer()
+    original.set_analog(False)
+    with torch.no_grad():
+        original.digital.weight.mul_(-1.0)  # an optimiser step not yet on the tile
+    copied = ROUND_TRIPS[round_trip](original)
+    x = torch.randn(3, 16)
+    outputs = []
+    for layer in (original, copied):
+        torch.manual_seed(5)
+        layer.set_analog(True)
+        with torch.no_grad():
+            outputs.append(layer(x))
+    assert torch.equal(outputs[0], outputs[1])
+    with torch.no_grad():
+        digital = nn.functional.linear(x, copied.digital.weight, copied.digital.bias)
+    assert torch.nn.functional.cosine_similarity(outputs[1].flatten(), digital.flatten(), 0) > 0.9
+
+
+@pytest.mark.parametrize("round_trip", list(ROUND_TRIPS))
+def test_a_copied_evaluator_continues_with_identical_numbers(
+    digits_pretrained: PretrainedModel, round_trip: str
+) -> None:
+    """The copy evaluates states it has not seen (its first uncached evaluation used to raise
+    KeyError) and gives the numbers the original and a fresh evaluator give."""
+    original = make_evaluator(digits_pretrained, "pcm-strong-drift")
+    original.evaluate(STATES[0])  # some caches warm, the tiles in some state
+    original.layer_noise(1, (0, 1.0))
+    copied = ROUND_TRIPS[round_trip](original)
+    copied_numbers = numbers(copied)
+    assert_same_numbers(copied_numbers, numbers(original))
+    assert_same_numbers(
+        copied_numbers, numbers(make_evaluator(digits_pretrained, "pcm-strong-drift"))
+    )
