@@ -210,6 +210,9 @@ def _prepare_conv(
     """prepare_input for a convolution, a few images at a time."""
     if x.dim() != 4:
         raise ValueError(f"the fast analog path takes (N, C, H, W) inputs, got {tuple(x.shape)}")
+    # An analog convolution's output (a later layer's input) is channels-last in memory; one
+    # copy to contiguous saves one per chunk of images in the gathers below.
+    x = x.contiguous()
     n = x.shape[0]
     h_out, w_out = _output_size(module, x)
     positions, width = h_out * w_out, sum(in_sizes)
