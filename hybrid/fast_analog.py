@@ -387,6 +387,11 @@ def analog_forward(module: AnalogModule, prepared: PreparedInput) -> torch.Tenso
     bit for bit. The caller must have checked :func:`supports`.
     """
     in_sizes, grid = _tile_grid(module)
+    if [split.size for split in prepared.splits] != in_sizes:
+        raise ValueError(
+            "the prepared input does not fit this layer's tiles: prepare it with "
+            "prepare_input(module, x) for the same module"
+        )
     is_array = isinstance(module.analog_module, TileModuleArray)
     result: torch.Tensor | None = None
     for split, tiles in zip(prepared.splits, grid, strict=True):

@@ -175,3 +175,11 @@ def test_training_mode_and_unsupported_settings_fall_back() -> None:
     module = AnalogLinear.from_digital(nn.Linear(8, 4), config).eval()
     assert not fast_analog.supports(module)
     assert not fast_analog.supports(nn.Linear(8, 4))
+
+
+def test_a_prepared_input_of_another_layer_is_an_error() -> None:
+    layer, x = analog_layer("linear", "paper-pcm")
+    other, _ = analog_layer("linear-split", "paper-pcm")
+    prepared = fast_analog.prepare_input(layer.analog, x)
+    with pytest.raises(ValueError, match="prepare it with prepare_input"):
+        fast_analog.analog_forward(other.analog, prepared)
