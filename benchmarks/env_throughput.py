@@ -139,10 +139,9 @@ class ForwardCost:
     aihwkit_s: float
     evaluator_new_chip_s: float
     """CachedEvaluator, all layers analog in tile states it has not evaluated (a new chip),
-    tile states computed beforehand, the batch's conv1 input prepared by an earlier chip
-    (best of ``forward_repeats`` chips)."""
+    tile states computed beforehand, the batch's conv1 input prepared by an earlier chip."""
     evaluator_first_s: float
-    """The same, for an evaluator's first evaluation (no input prepared yet; best of 3)."""
+    """The same, for an evaluator's first evaluation (no input prepared yet)."""
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Args:
@@ -199,16 +198,19 @@ def naive_cost(
     return NaiveCost(median["program"], median["drift"], median["forward"], median["digital"])
 
 
-def _best_s(function: Callable[[], object], repeats: int) -> float:
-    """Least wall time of ``function()`` over ``repeats`` calls, after one warm-up call: the
-    run least disturbed by other jobs on a shared machine."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _best_in_turn(functions: Sequence[Callable[[], object]], repeats: int) -> list[float]:
+    """Least wall time of each function over ``repeats`` rounds that call them in turn, after
+    one warm-up round: calling them in turn puts a shared machine's changing load on all alike,
+    and the least disturbed run is the comparable one."""
+    for function in functions:
         function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    best = [float("inf")] * len(functions)
+    for _ in range(repeats):
+        for index, function in enumerate(functions):
+            start = time.perf_counter()
+            function()
+            best[index] = min(best[index], time.perf_counter() - start)
+    return best
 
 
 def forward_cost(
@@ -216,46 +218,53 @@ def forward_cost(
 ) -> ForwardCost:
     """Section (d), on separate copies of the environment's network and its evaluation batch."""
     images, targets = env.evaluator.images, env.evaluator.targets
-    model = pretrained.instantiate(env.hardware).eval()
-    named = dict(hybrid_layers(model))
+    n_layers = len(env.layer_names)
+    digital = pretrained.instantiate(env.hardware).eval()
+    analog = pretrained.instantiate(env.hardware).eval()
+    named = dict(hybrid_layers(analog))
     layers: list[HybridLayer] = [named[name] for name in env.layer_names]
-    with torch.random.fork_rng(), torch.no_grad():
-        torch.manual_seed(seed)
-        set_placement(model, [True] * len(layers))
-        for layer in layers:
-            layer.drift_to(FORWARD_AGE_S)
-        inputs = _layer_inputs(model, layers, images)
-        per_layer = [
-            _layer_forward(name, layer, x, repeats)
-            for name, layer, x in zip(env.layer_names, layers, inputs, strict=True)
-        ]
-        aihwkit_s = _best_s(lambda: model(images), repeats)
-        set_placement(model, [False] * len(layers))
-        digital_s = _best_s(lambda: model(images), repeats)
-
-    # The evaluation path, on fresh evaluators: tile states computed beforehand (layer_noise
-    # puts a state in the tile cache), so that only the evaluation itself is timed; the
-    # first evaluation of each evaluator prepares every input, later chips reuse conv1's.
-    first, new_chip = [], []
-    for trial in range(3):
-        evaluator = CachedEvaluator(
+    # The evaluation path on fresh evaluators, every tile state computed beforehand (layer_noise
+    # puts a state in the tile cache) so that only evaluations are timed: chips 1.. of the
+    # first evaluator reuse conv1's prepared input (the batch), each evaluator's first
+    # evaluation prepares everything.
+    evaluators = [
+        CachedEvaluator(
             pretrained.instantiate(env.hardware),
             images,
             targets,
             seed=seed + trial,
             layer_names=env.layer_names,
         )
-        # One evaluator's chips are enough for the new-chip figure; the others time a first.
-        n_chips = repeats + 1 if trial == 0 else 1
-        chips = [[(chip, FORWARD_AGE_S)] * len(layers) for chip in range(n_chips)]
-        for states in chips:
-            for index, state in enumerate(states):
-                evaluator.layer_noise(index, state)
-        for chip, states in enumerate(chips):
-            start = time.perf_counter()
-            evaluator.evaluate(states)
-            (new_chip if chip else first).append(time.perf_counter() - start)
-    return ForwardCost(tuple(per_layer), digital_s, aihwkit_s, min(new_chip), min(first))
+        for trial in range(repeats + 2)
+    ]
+    new_chips = iter(range(1, repeats + 2))
+    firsts = iter(evaluators[1:])
+    for evaluator, chips in zip(evaluators, [repeats + 2] + [1] * (repeats + 1), strict=True):
+        for chip in range(chips):
+            for index in range(n_layers):
+                evaluator.layer_noise(index, (chip, FORWARD_AGE_S))
+
+    def new_chip() -> None:
+        evaluators[0].evaluate([(next(new_chips), FORWARD_AGE_S)] * n_layers)
+
+    def first() -> None:
+        next(firsts).evaluate([(0, FORWARD_AGE_S)] * n_layers)
+
+    with torch.random.fork_rng(), torch.no_grad():
+        torch.manual_seed(seed)
+        set_placement(analog, [True] * n_layers)
+        for layer in layers:
+            layer.drift_to(FORWARD_AGE_S)
+        inputs = _layer_inputs(analog, layers, images)
+        per_layer = [
+            _layer_forward(name, layer, x, repeats)
+            for name, layer, x in zip(env.layer_names, layers, inputs, strict=True)
+        ]
+        evaluators[0].evaluate([(0, FORWARD_AGE_S)] * n_layers)  # prepares conv1's input
+        digital_s, aihwkit_s, new_chip_s, first_s = _best_in_turn(
+            [lambda: digital(images), lambda: analog(images), new_chip, first], repeats
+        )
+    return ForwardCost(tuple(per_layer), digital_s, aihwkit_s, new_chip_s, first_s)
 
 
 def _layer_forward(name: str, layer: HybridLayer, x: torch.Tensor, repeats: int) -> LayerForward:
@@ -266,14 +275,16 @@ def _layer_forward(name: str, layer: HybridLayer, x: torch.Tensor, repeats: int)
     def fast_with_input() -> torch.Tensor:
         return fast_analog.analog_forward(module, fast_analog.prepare_input(module, x))
 
-    return LayerForward(
-        name,
-        tuple(x.shape),
-        _best_s(lambda: layer.digital(x), repeats),
-        _best_s(lambda: module(x), repeats),
-        _best_s(lambda: fast_analog.analog_forward(module, prepared), repeats),
-        _best_s(fast_with_input, repeats),
+    times = _best_in_turn(
+        [
+            lambda: layer.digital(x),
+            lambda: module(x),
+            lambda: fast_analog.analog_forward(module, prepared),
+            fast_with_input,
+        ],
+        repeats,
     )
+    return LayerForward(name, tuple(x.shape), *times)
 
 
 def _layer_inputs(
@@ -557,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print(
         f"\n(d) analog forward, every tile drifted to {FORWARD_AGE_S:g} s, best of "
-        f"{args.forward_repeats}; ratios to the digital forward"
+        f"{args.forward_repeats} taken in turn; ratios to the digital forward"
     )
     for dataset, result in results.items():
         _print_forward(dataset, result.batch, result.forward)
