@@ -241,6 +241,26 @@ class HybridLayer(nn.Module):
             for tile in self.analog.analog_tiles()
         )
 
+    # -- copies ----------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """State for ``copy.deepcopy`` and pickling. A copy's tensors restart their version
+        counters, so the counters recorded at the last sync would read as "changed" in the
+        copy and make it re-sync and reprogram (fresh noise); record instead which side, if
+        any, really is ahead of the other."""
+        state = super().__getstate__()
+        state["_ahead_at_copy"] = (
+            self._version_of(self.digital) != self._digital_version,
+            self._analog_weights_version() != self._analog_version,
+        )
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        digital_ahead, analog_ahead = state.pop("_ahead_at_copy", (False, False))
+        super().__setstate__(state)
+        # (-1,) never equals a version tuple: that side still reads as changed.
+        self._digital_version = (-1,) if digital_ahead else self._version_of(self.digital)
+        self._analog_version = (-1,) if analog_ahead else self._analog_weights_version()
+
     def extra_repr(self) -> str:
         return f"substrate={self.substrate}, drift_age_s={self.drift_age_s:g}"
 
