@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,22 +78,24 @@ class RewardWeights:
         energy: weight of the energy ratio (per unit of E / E_all_digital).
         task_loss: weight of the excess task loss (per unit of error rate, or per nat).
         reprogram: weight of the amortised reprogramming energy ratio.
-        task_weights: relative weight of each task's excess loss (class task, group task).
+        task_weights: relative weight of each task's excess loss, one per task in head order;
+            None (the default): each task's own weight (``Task.weight``, 1 unless the task
+            says otherwise), filled in by the environment with :meth:`for_tasks`.
         task_metric: ``"error"`` (0-1 loss) or ``"cross_entropy"``.
     """
 
     energy: float = 1.0
     task_loss: float = 50.0
     reprogram: float = 1.0
-    task_weights: tuple[float, ...] = (1.0, 1.0)
+    task_weights: tuple[float, ...] | None = None
     task_metric: str = "error"
 
     def __post_init__(self) -> None:
         for name in ("energy", "task_loss", "reprogram"):
             _check_weight(name, getattr(self, name))
-        if not self.task_weights:
+        if self.task_weights is not None and not self.task_weights:
             raise ValueError("reward task_weights must list one weight per task")
-        for index, weight in enumerate(self.task_weights):
+        for index, weight in enumerate(self.task_weights or ()):
             _check_weight(f"task_weights[{index}]", weight)
         if self.task_metric not in TASK_METRICS:
             raise ValueError(
@@ -114,7 +116,7 @@ class RewardWeights:
             valid = ", ".join(cls.keys())
             raise ValueError(f"unknown reward weight(s) {', '.join(unknown)}; valid keys: {valid}")
         values = dict(values)
-        if "task_weights" in values:
+        if values.get("task_weights") is not None:
             values["task_weights"] = tuple(float(w) for w in values["task_weights"])
         return cls(**values)
 
@@ -141,11 +143,28 @@ class RewardWeights:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
-        return {**dataclasses.asdict(self), "task_weights": list(self.task_weights)}
+        task_weights = None if self.task_weights is None else list(self.task_weights)
+        return {**dataclasses.asdict(self), "task_weights": task_weights}
+
+    def for_tasks(self, task_names: Sequence[str], own_weights: Sequence[float]) -> RewardWeights:
+        """These weights for a model with these tasks: ``task_weights`` filled in with the
+        tasks' own weights when None, or a one-line ValueError when their count differs."""
+        if self.task_weights is None:
+            return dataclasses.replace(self, task_weights=tuple(float(w) for w in own_weights))
+        if len(self.task_weights) != len(task_names):
+            raise ValueError(
+                f"reward task_weights has {len(self.task_weights)} weight(s) but the model has "
+                f"{len(task_names)} task(s) ({', '.join(task_names)}): give one per task, e.g. "
+                f"task_weights={'/'.join(['1'] * len(task_names))}, or leave it out"
+            )
+        return self
 
     def terms(self, metrics: StepMetrics) -> dict[str, float]:
         """The three weighted cost terms of a step (the reward is minus their sum)."""
-        task_weights = np.asarray(self.task_weights, dtype=float)
+        task_weights = np.asarray(
+            self.task_weights if self.task_weights is not None else [1.0] * metrics.losses.size,
+            dtype=float,
+        )
         if task_weights.shape != metrics.losses.shape:
             raise ValueError(
                 f"reward has {task_weights.size} task weights but the model has "
@@ -173,7 +192,8 @@ def _check_weight(name: str, value: Any) -> None:
 
 
 DEFAULT_REWARD_WEIGHTS = RewardWeights()
-"""energy 1, task_loss 50 (error rate), reprogram 1. One point of accuracy lost on one task
+"""energy 1, task_loss 50 (error rate), reprogram 1, each task weighted by its own weight (1 for
+the built-in tasks). One point of accuracy lost on one task
 costs 0.5, more than moving any single layer of the digits net to analog saves (the largest,
 fc1, saves about 0.43 of the all-digital energy per inference), so the best placement keeps each
 task within about a point of digital while saving energy where the layers are robust."""
