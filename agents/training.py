@@ -71,8 +71,9 @@ class TrainConfig:
     """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
     model_factory: str | None = None
     """your own model by import path, 'package.module:function': the function returns the torch
-    model, or (model, data) with its tasks (hybrid.factory; e.g. examples.three_tasks:build);
-    recorded in config.json, so --resume and evaluate.py rebuild it"""
+    model, or (model, data) with its tasks, whose data then replaces --dataset (hybrid.factory;
+    e.g. examples.three_tasks:build); recorded in config.json, so --resume and evaluate.py
+    rebuild it"""
     model_weights: Path | None = None
     """file of weights for the model (torch.save(model.state_dict(), path)): the factory's, or
     the paper network's instead of pretraining it"""
