@@ -3,6 +3,7 @@
     python train_agent.py                       # embedded digits dataset, default scenario
     python train_agent.py --timesteps 50000 --n-envs 2 --out runs/mine
     python train_agent.py --out runs/mine --resume   # continue an interrupted run
+    python train_agent.py --model-factory examples.three_tasks:build --model-weights w.pt
 
 Every option is a field of ``agents.training.TrainConfig`` (its docstring is the ``--help``
 text). The run folder (``agents.run_folder``) gets ``model.zip``, ``vecnormalize.pkl``

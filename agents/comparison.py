@@ -43,12 +43,15 @@ from envs.chips import ENV_CHIP_POOL, TEST_CHIP_OFFSET, episode_chips, held_out_
 from envs.options import check_env_options
 from envs.rewards import DEFAULT_REWARD_WEIGHTS, RewardWeights, resolve_reward
 from hybrid.data import require_dataset
+from hybrid.factory import import_factory
 
 REWARD_TOLERANCE = 1e-9
 """Largest |recorded - replayed| reward that :func:`validate` accepts."""
 SWEEP_KEYS = ("energy", "task_loss", "reprogram")
 """Reward weights a sweep can vary (the numeric ones of ``RewardWeights``)."""
 SUMMARY_FILE, STEPS_FILE = "summary.json", "steps.csv"
+HEURISTICS_FILE = "heuristics.json"
+"""Tuned heuristic parameters a run folder may hold (``benchmarks/tune_heuristics.py --out``)."""
 
 
 @dataclass
@@ -73,6 +76,15 @@ class EvaluationConfig:
     """digits, digits32 or cifar10; None: the run's, or digits when there is no run"""
     data_dir: str | None = None
     """folder holding CIFAR-10 (cifar-10-batches-py/); None: the run's, or the default folder"""
+    model_factory: str | None = None
+    """your own model by import path 'package.module:function' (see train_agent.py); None: the
+    run's, or the paper's network when there is no run"""
+    model_weights: Path | None = None
+    """weights file for that model; None: the run's"""
+    heuristic_params: Path | None = None
+    """JSON file of heuristic parameters ({"params": {policy: {parameter: value}}}, written by
+    benchmarks/tune_heuristics.py --out); None: RUN/heuristics.json when the run has one, else
+    the defaults"""
     out: Path | None = None
     """output folder; None: results/<timestamp>-<run or scenario>"""
     sweep: str = ""
@@ -98,6 +110,7 @@ class Weighting:
     env_kwargs: dict[str, Any]
     policies: list[str]
     model: Path | None = None
+    heuristic_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     sweep_key: str = ""
     sweep_value: float | None = None
     records: dict[str, list[EpisodeRecord]] = field(default_factory=dict)
@@ -124,7 +137,7 @@ def weights_text(weights: RewardWeights) -> str:
     """The ``--reward-weights`` string of ``weights`` (task weights and metric only if unusual)."""
     text = f"energy={weights.energy:g},task_loss={weights.task_loss:g}"
     text += f",reprogram={weights.reprogram:g}"
-    if tuple(weights.task_weights) != DEFAULT_REWARD_WEIGHTS.task_weights:
+    if weights.task_weights is not None:
         text += ",task_weights=" + "/".join(f"{w:g}" for w in weights.task_weights)
     if weights.task_metric != DEFAULT_REWARD_WEIGHTS.task_metric:
         text += f",task_metric={weights.task_metric}"
@@ -177,7 +190,13 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
         model = check_run(model)
         run_config = read_run_config(model)
         kwargs = env_kwargs_from_config(run_config)
-    for key in ("dataset", "scenario"):
+    if args.model_weights is not None:
+        if not args.model_weights.is_file():
+            raise ValueError(f"--model-weights {args.model_weights} does not exist")
+        kwargs["model_weights"] = str(args.model_weights.resolve())
+    if args.model_factory is not None:
+        import_factory(args.model_factory)  # a bad import path fails now, in one line
+    for key in ("dataset", "scenario", "model_factory"):
         value = getattr(args, key)
         if value is not None:
             if model is not None and kwargs.get(key) not in (None, value):
@@ -200,7 +219,8 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
 
     heuristics = [name for name in requested or known if name != "ppo"]
     policies = ["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else []
-    weightings = [Weighting(MAIN, kwargs, policies + heuristics, model)]
+    params = heuristic_params(args.heuristic_params, model)
+    weightings = [Weighting(MAIN, kwargs, policies + heuristics, model, params)]
 
     if args.sweep:
         key, values = parse_sweep(args.sweep)
@@ -220,11 +240,37 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
                     {**kwargs, "reward": weights.to_dict()},
                     (["ppo"] if sweep_model else []) + heuristics,
                     sweep_model,
+                    params,
                     key,
                     value,
                 )
             )
     return weightings, run_config
+
+
+def heuristic_params(path: Path | None, run: Path | None) -> dict[str, dict[str, Any]]:
+    """Parameters per heuristic from ``path`` (or the run's ``heuristics.json``), checked
+    against the registry, or {} for the defaults."""
+    if path is None and run is not None and (run / HEURISTICS_FILE).is_file():
+        path = run / HEURISTICS_FILE
+    if path is None:
+        return {}
+    try:
+        params = json.loads(Path(path).read_text())["params"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(
+            f"--heuristic-params {path} is not a file written by benchmarks/tune_heuristics.py "
+            "--out (JSON with a 'params' mapping)"
+        ) from None
+    for name, values in params.items():
+        if name not in policy_names() or name == "ppo" or not isinstance(values, dict):
+            raise ValueError(f"{path}: {name!r} is not a heuristic with parameters")
+        try:
+            make_policy(name, **values)
+        except TypeError:
+            raise ValueError(f"{path}: {name} does not take {', '.join(values)}") from None
+    print(f"heuristic parameters from {path}: {params}")
+    return params
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -237,7 +283,7 @@ def run_weighting(weighting: Weighting, seeds: Sequence[int], progress: tqdm) ->
         if name == "ppo":
             policy: Policy = make_policy("ppo", env, path=weighting.model)
         else:
-            policy = make_policy(name, env)
+            policy = make_policy(name, env, **weighting.heuristic_params.get(name, {}))
         records = []
         for seed, chip in zip(seeds, chips, strict=True):
             progress.set_description(f"{weighting.label} {name}")
@@ -309,6 +355,7 @@ def summary_rows(weighting: Weighting, floor: float, seeds: Sequence[int]) -> li
             reward_weights=weights_text(weights),
             scenario=kwargs["scenario"],
             dataset=kwargs["dataset"],
+            model_factory=kwargs.get("model_factory", ""),
             chip_offset=kwargs["chip_offset"],
             seeds=" ".join(str(s) for s in seeds),
             chips=" ".join(str(r.chip) for r in records),
@@ -383,7 +430,7 @@ def evaluate(args: EvaluationConfig) -> Path:
     titles = task_titles(environments[0])
     weights = resolve_reward(main.env_kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
     subtitle = (
-        f"{main.env_kwargs['dataset']}, scenario {main.env_kwargs['scenario']}, "
+        f"{env.config['dataset']}, scenario {main.env_kwargs['scenario']}, "
         f"{len(seeds)} held-out chip episode{'s' * (len(seeds) > 1)}, "
         f"reward {weights_text(weights)}"
     )

@@ -33,12 +33,8 @@ PLACEMENT_COLOURS = ("#4c72b0", "#f2a541", "#c44e52")
 
 
 def task_titles(env: Any) -> list[str]:
-    """'task 1 (class)', 'task 2 (group)': the model's task names where it has them."""
-    n_tasks = env.unwrapped.n_tasks
-    names = getattr(env.unwrapped.model, "task_names", ())
-    return [
-        f"task {t + 1} ({names[t]})" if t < len(names) else f"task {t + 1}" for t in range(n_tasks)
-    ]
+    """'task 1 (class)', 'task 2 (group)': the deployment's task names."""
+    return [f"task {t + 1} ({name})" for t, name in enumerate(env.unwrapped.task_names)]
 
 
 def policy_colours(names: Sequence[str]) -> dict[str, Any]:

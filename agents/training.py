@@ -58,6 +58,7 @@ from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VA
 from envs.options import check_env_options
 from envs.rewards import RewardWeights
 from hybrid.data import require_dataset
+from hybrid.factory import import_factory
 
 DEFAULT_TIMESTEPS = 50_000
 """Chosen by measurement (README, Results): the validation return plateaus from about 20,000
@@ -72,6 +73,14 @@ class TrainConfig:
 
     dataset: str = "digits"
     """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
+    model_factory: str | None = None
+    """your own model by import path, 'package.module:function': the function returns the torch
+    model, or (model, data) with its tasks, whose data then replaces --dataset (hybrid.factory;
+    e.g. examples.three_tasks:build); recorded in config.json, so --resume and evaluate.py
+    rebuild it"""
+    model_weights: Path | None = None
+    """file of weights for the model (torch.save(model.state_dict(), path)): the factory's, or
+    the paper network's instead of pretraining it"""
     scenario: str = envs.DEFAULT_SCENARIO
     """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ..."""
     timesteps: int | None = None
@@ -162,8 +171,9 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
-        """The run folder: ``out``, or the default name."""
-        return self.out or default_run_dir(self.dataset, self.scenario, self.seed)
+        """The run folder: ``out``, or the default name (after the model factory, if any)."""
+        name = self.model_factory.replace(":", ".") if self.model_factory else self.dataset
+        return self.out or default_run_dir(name, self.scenario, self.seed)
 
 
 # -- the environments ---------------------------------------------------------------------------
@@ -198,6 +208,14 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
                     f"--{name} {kwargs[name]} instead (the command line owns it)"
                 )
     kwargs.update(command_line)
+    if config.model_factory is not None:
+        import_factory(config.model_factory)  # a bad import path fails now, in one line
+        kwargs["model_factory"] = config.model_factory
+    if config.model_weights is not None:
+        if not config.model_weights.is_file():
+            raise ValueError(f"--model-weights {config.model_weights} does not exist")
+        # Absolute: evaluate.py and the workers may run from another folder.
+        kwargs["model_weights"] = str(config.model_weights.resolve())
     kwargs.setdefault("chip_pool", TRAIN_CHIPS)
     pool = kwargs["chip_pool"]
     if isinstance(pool, int) and not 1 <= pool <= VALIDATION_CHIP_OFFSET:
@@ -377,7 +395,7 @@ def resumed_config(config: TrainConfig, saved_run: dict[str, Any]) -> TrainConfi
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     restored = {key: value for key, value in saved.items() if key in fields}
     restored.setdefault("mask_reprogram", False)  # runs from before masking used plain PPO
-    for path_field in ("out", "env_config", "init_from"):
+    for path_field in ("out", "env_config", "init_from", "model_weights"):
         if restored.get(path_field) is not None:
             restored[path_field] = Path(restored[path_field])
     for tuple_field in ("net_arch", "train_drift_scales"):

@@ -1,19 +1,30 @@
-"""Sweep the one parameter of each tunable heuristic on the training chips.
+"""Sweep the one parameter of each tunable heuristic on the training chips of a model.
 
     python benchmarks/tune_heuristics.py [--scenario strong-drift] [--seeds 5] [--chips 0]
+    python benchmarks/tune_heuristics.py --model runs/three-tasks \\
+        --out runs/three-tasks/heuristics.json
+    python benchmarks/tune_heuristics.py --model-factory examples.three_tasks:build \\
+        --model-weights three_tasks.pt --reward-weights energy=2,task_loss=50,reprogram=1
 
 A heuristic's default should be its best setting, chosen the way a learned policy's
-hyperparameters are: on chips used for training (``--chips``, the first of the pool of 16),
-never on the held-out chips every comparison reports (``envs.chips.TEST_CHIP_OFFSET``). For
-each policy and value it prints the mean episode return over reset seeds ``0..seeds-1`` with
-its 95% CI, the mean energy per inference relative to all-digital, and the wall time; the
-best value of each policy is marked.
+hyperparameters are: on chips used for training (``--chips``: the first chip of the pool the
+environment draws from), never on the held-out chips every comparison reports
+(``envs.chips.TEST_CHIP_OFFSET``). The defaults in ``agents/heuristics.py`` are this command's
+choice for the default digits network; for another model or reward, run it on that one
+(``--model RUN`` takes the run's model, data, scenario and reward) and give ``--out FILE``:
+``evaluate.py`` uses those values (``--heuristic-params FILE``; a run's own ``heuristics.json``
+is read without asking). For each policy and value it prints the mean episode return over reset
+seeds ``0..seeds-1`` with its 95% CI, the mean energy per inference relative to all-digital, and
+the wall time; the best value of each policy is marked.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 
@@ -21,36 +32,60 @@ import agents
 import envs
 from agents.evaluation import run_episode
 from agents.reporting import mean_ci95
+from agents.run_folder import env_kwargs_from_config, read_run_config
+from envs.rewards import RewardWeights
 
 SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
-    "greedy": ("tolerance", (0.005, 0.02, 0.04, 0.08, 0.12, 0.2)),
-    "greedy-preview": ("tolerance", (0.0, 0.003, 0.005, 0.01, 0.02)),
-    "saving-vs-noise": ("noise_weight", (0.25, 0.5, 1.0, 2.0)),
-    "threshold": ("threshold", (0.13, 0.15, 0.2, 0.25)),
+    "greedy": ("error_per_nat", (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)),
+    "saving-vs-noise": ("error_per_noise", (0.0025, 0.005, 0.01, 0.02)),
+    "threshold": ("threshold", (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)),
 }
-"""Policy -> (parameter, values tried)."""
+"""Policy -> (parameter, values tried). ``greedy-preview`` and ``oracle`` have no parameter."""
+
+
+def environment_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The environment to tune in: a run's, or the one the options describe."""
+    kwargs: dict[str, Any] = {}
+    if args.model is not None:
+        kwargs = env_kwargs_from_config(read_run_config(args.model))
+    if args.env_config is not None:
+        kwargs.update(json.loads(Path(args.env_config).read_text()))
+    for key in ("dataset", "scenario", "model_factory"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
+    if args.model_weights is not None:
+        kwargs["model_weights"] = str(Path(args.model_weights).resolve())
+    if args.reward_weights:
+        kwargs["reward"] = RewardWeights.parse(args.reward_weights).to_dict()
+    kwargs["chip_offset"] = args.chips
+    return kwargs
 
 
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", default=envs.DEFAULT_SCENARIO)
-    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--model", type=Path, default=None, help="tune for this run's model")
+    parser.add_argument("--scenario", default=None, help=f"default {envs.DEFAULT_SCENARIO}")
+    parser.add_argument("--dataset", default=None, help="default digits")
+    parser.add_argument("--model-factory", default=None, help="package.module:function")
+    parser.add_argument("--model-weights", default=None, help="weights file for the model")
+    parser.add_argument("--reward-weights", default="", help="e.g. energy=2,task_loss=50")
+    parser.add_argument("--env-config", default=None, help="JSON file of environment options")
     parser.add_argument("--seeds", type=int, default=5, help="reset seeds (episodes) per value")
-    parser.add_argument("--chips", type=int, default=0, help="chip_offset of the pool of 16")
+    parser.add_argument("--chips", type=int, default=0, help="chip_offset of the training pool")
     parser.add_argument("--policies", default=",".join(SWEEPS), help="comma-separated")
+    parser.add_argument("--out", type=Path, default=None, help="write the best values (JSON)")
     args = parser.parse_args()
 
-    env = gym.make(
-        envs.ENV_ID,
-        dataset=args.dataset,
-        scenario=args.scenario,
-        chip_offset=args.chips,
-    )
+    kwargs = environment_kwargs(args)
+    env = gym.make(envs.ENV_ID, **kwargs)
+    unwrapped = env.unwrapped
     print(
-        f"{args.dataset}, scenario {args.scenario}, chips {args.chips}-{args.chips + 15}, "
-        f"reset seeds 0-{args.seeds - 1}"
+        f"{unwrapped.config['dataset']}, scenario {unwrapped.config['scenario']}, chips "
+        f"{args.chips}-{args.chips + unwrapped.chip_pool - 1}, reset seeds 0-{args.seeds - 1}, "
+        f"reward {unwrapped.config['reward']}"
     )
+    best_values: dict[str, dict[str, float]] = {}
     for name in args.policies.split(","):
         if name not in SWEEPS:
             raise SystemExit(f"no sweep for {name!r}; choose from {', '.join(SWEEPS)}")
@@ -65,6 +100,7 @@ def main() -> None:
             energy = sum(r.mean_energy_ratio for r in records) / len(records)
             results.append((value, mean, ci, energy, wall))
         best = max(results, key=lambda row: row[1])[0]
+        best_values[name] = {parameter: best}
         print(f"\n{name} ({parameter})")
         for value, mean, ci, energy, wall in results:
             mark = "  <- best" if value == best else ""
@@ -72,6 +108,22 @@ def main() -> None:
                 f"  {parameter}={value:<6g} return {mean:8.2f} ± {ci:5.2f}  "
                 f"energy {energy:.3f}  {wall:5.1f} s{mark}"
             )
+    if args.out is not None:
+        args.out.write_text(
+            json.dumps(
+                {
+                    "params": best_values,
+                    "tuned_on": {
+                        "env": kwargs,
+                        "chips": [args.chips, args.chips + unwrapped.chip_pool - 1],
+                        "seeds": args.seeds,
+                    },
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        print(f"\nbest values written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,17 @@
 
 :func:`build_deployment` resolves, in one call, everything an environment needs that does not
 change during an episode: the scenario's hardware and timeline (with the user's overrides),
-the energy prices, the dataset, the model (the pretrained paper network, or the user's), its
+the energy prices, the dataset and its tasks, the model (the pretrained paper network, or the
+user's: an object, or a factory named by an import path, with weights from a file), its
 layers' crossbar shapes, and the :class:`~hybrid.simulator.CachedEvaluator` that scores
 placements on a fixed evaluation batch and measures layers on calibration images. The
 environment receives a :class:`Deployment` (or builds one from its keyword arguments) and keeps
 only the Gymnasium API and the transition.
+
+A model that does not fit its tasks is a one-line ValueError here, before any episode: a head
+count other than the task count, a head narrower than its task's classes, layers that cannot
+go on analog tiles (named), or a head whose all-digital accuracy is no better than always
+answering its most frequent class (the wrong targets, most likely).
 """
 
 from __future__ import annotations
@@ -18,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from envs.scenarios import Scenario, Timeline, get_scenario
-from hybrid.data import load_dataset
+from hybrid.data import DatasetBundle, load_dataset
 from hybrid.energy import (
     EnergyReport,
     EnergyTable,
@@ -31,11 +38,13 @@ from hybrid.energy import (
     reprogram_energy_pj,
     substrate_cost_table,
 )
+from hybrid.factory import build_from_factory, load_weights, weights_digest
 from hybrid.hardware import HardwareConfig, get_hardware
-from hybrid.layers import hybrid_layers, make_hybrid
-from hybrid.models import layer_specs
-from hybrid.pretrain import PretrainConfig, load_or_pretrain, task_targets
+from hybrid.layers import check_hybridizable, hybrid_layers, make_hybrid
+from hybrid.models import MTLNetConfig, build_model, layer_specs, model_config_for
+from hybrid.pretrain import PretrainConfig, load_or_pretrain
 from hybrid.simulator import CachedEvaluator, Evaluation
+from hybrid.tasks import Task, check_heads, heads_at_chance, task_targets
 
 EVAL_SPLITS = ("train", "val", "test")
 CALIBRATION_SEED = 1
@@ -56,6 +65,7 @@ class Deployment:
         evaluator: scores placements on the evaluation batch (``"eval"``) and the calibration
             images (``"calibration"``).
         config: the resolved settings, JSON-friendly (what a run folder records).
+        tasks: the task of each model head, in head order.
     """
 
     scenario: Scenario
@@ -66,6 +76,7 @@ class Deployment:
     specs: list[LayerSpec]
     evaluator: CachedEvaluator
     config: dict[str, Any]
+    tasks: tuple[Task, ...] = ()
     _energy_cache: dict[tuple[bool, ...], EnergyReport] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +115,21 @@ class Deployment:
         return len(self.evaluator.targets)
 
     @property
+    def task_names(self) -> tuple[str, ...]:
+        """The tasks' names, in head order (``task1``, ``task2``, ... when not given)."""
+        if len(self.tasks) == self.n_tasks:
+            return tuple(task.name for task in self.tasks)
+        return tuple(f"task{k + 1}" for k in range(self.n_tasks))
+
+    @property
+    def task_weights(self) -> tuple[float, ...]:
+        """Each task's own weight (``Task.weight``; 1 when not given): the reward's default
+        ``task_weights``."""
+        if len(self.tasks) == self.n_tasks:
+            return tuple(float(task.weight) for task in self.tasks)
+        return (1.0,) * self.n_tasks
+
+    @property
     def serving_pj(self) -> float:
         """All-digital energy of the inferences one step serves: the unit of reprogramming cost."""
         return self.energy_digital_pj * self.timeline.inferences_per_step
@@ -119,7 +145,7 @@ class Deployment:
 
 
 def build_deployment(
-    dataset: str = "digits",
+    dataset: str | DatasetBundle = "digits",
     scenario: str | Scenario | None = None,
     hardware: str | HardwareConfig | Mapping[str, Any] | None = None,
     noise_scale: float = 1.0,
@@ -127,6 +153,10 @@ def build_deployment(
     energy_table: str | EnergyTable | Mapping[str, Any] | None = None,
     timeline: Timeline | Mapping[str, Any] | None = None,
     model: nn.Module | None = None,
+    model_factory: str | None = None,
+    model_options: Mapping[str, Any] | None = None,
+    model_weights: str | Path | None = None,
+    allow_chance_heads: bool = False,
     pretrain: PretrainConfig | Mapping[str, Any] | None = None,
     eval_split: str = "val",
     eval_size: int | None = None,
@@ -154,8 +184,9 @@ def build_deployment(
     table = get_energy_table(energy_table)
     if eval_split not in EVAL_SPLITS:
         raise ValueError(f"eval_split must be 'train', 'val' or 'test', got {eval_split!r}")
+    _check_model_options(model, model_factory, model_options)
     config: dict[str, Any] = {
-        "dataset": dataset,
+        "dataset": dataset.name if isinstance(dataset, DatasetBundle) else dataset,
         "scenario": resolved_scenario.name,
         "hardware": hardware_config.to_dict(),
         "energy_table": table.to_dict(),
@@ -165,23 +196,48 @@ def build_deployment(
         "calibration_size": calibration_size,
     }
 
-    bundle = load_dataset(dataset, data_dir)
-    if model is None:
+    bundle = dataset if isinstance(dataset, DatasetBundle) else None
+    if model_factory is not None:
+        model, factory_data = build_from_factory(model_factory, model_options)
+        bundle = factory_data or bundle
+        config.update(model_factory=model_factory, model_options=dict(model_options or {}))
+    if bundle is None:
+        bundle = load_dataset(str(dataset), data_dir)
+    config["dataset"] = bundle.name
+    if model is None and model_weights is None:
         pretrain_config = (
             pretrain
             if isinstance(pretrain, PretrainConfig)
             else PretrainConfig.from_dict(dict(pretrain or {}))
         )
-        pretrained = load_or_pretrain(bundle, pretrain_config, cache_dir=cache_dir, progress=False)
+        pretrained = load_or_pretrain(
+            bundle,
+            pretrain_config,
+            model_config=_paper_network_for(bundle),
+            cache_dir=cache_dir,
+            progress=False,
+        )
         model = pretrained.instantiate(hardware_config)
         config["pretrain"] = pretrain_config.to_dict()
-    elif not hybrid_layers(model):
-        model = make_hybrid(model, hardware_config)
+    else:
+        if model is None:  # the paper's network with the user's weights
+            model = build_model(bundle.input_shape, hardware_config, _paper_network_for(bundle))
+        else:
+            check_hybridizable(model)
+        if model_weights is not None:
+            load_weights(model, model_weights)
+            config["model_weights"] = str(Path(model_weights).expanduser())
+            config["model_weights_sha256"] = weights_digest(Path(model_weights).expanduser())
+        if not hybrid_layers(model):
+            model = make_hybrid(model, hardware_config)
     model = model.eval()
-    specs = layer_specs(model, bundle.input_shape)
+    config["tasks"] = [task.describe() for task in bundle.tasks]
+    specs = _traced_specs(model, bundle)
     split = getattr(bundle, eval_split)
     if eval_size is not None:
         split = split.subset(eval_size, seed=0)
+    with torch.no_grad():
+        check_heads(model(split.images[:2]), bundle.tasks)
     calibration = bundle.train.subset(calibration_size, seed=CALIBRATION_SEED)
     evaluator = CachedEvaluator(
         model,
@@ -193,7 +249,7 @@ def build_deployment(
         probe_images=calibration.images,
     )
     evaluator.add_batch("calibration", calibration.images, task_targets(calibration))
-    return Deployment(
+    deployment = Deployment(
         resolved_scenario,
         hardware_config,
         resolved_timeline,
@@ -202,7 +258,64 @@ def build_deployment(
         specs,
         evaluator,
         config,
+        tasks=bundle.tasks,
     )
+    at_chance = heads_at_chance(
+        deployment.all_digital.accuracies, task_targets(split), bundle.tasks
+    )
+    if at_chance and not allow_chance_heads:
+        raise ValueError(
+            f"{'; '.join(at_chance)} (all layers digital, {eval_split} split of {bundle.name}): "
+            "the targets are likely not the ones the head was trained for (task order, label "
+            "mapping) or the head is untrained; fix the tasks, or pass allow_chance_heads=True "
+            "to deploy it anyway"
+        )
+    return deployment
+
+
+def _check_model_options(
+    model: Any, model_factory: str | None, model_options: Mapping[str, Any] | None
+) -> None:
+    """One-line ValueErrors for model arguments that cannot work together."""
+    if isinstance(model, str):
+        raise ValueError(
+            f"model= takes a torch module; to name one by import path use "
+            f"model_factory={model!r} ('package.module:function')"
+        )
+    if model is not None and not isinstance(model, nn.Module):
+        raise ValueError(f"model= takes a torch module, got {type(model).__name__}")
+    if model is not None and model_factory is not None:
+        raise ValueError("pass either model= or model_factory=, not both")
+    if model_options and model_factory is None:
+        raise ValueError("model_options are the keyword arguments of model_factory: name one")
+
+
+def _paper_network_for(bundle: DatasetBundle) -> MTLNetConfig:
+    """The paper's two-head network sized for the dataset's two tasks, or a one-line error."""
+    if len(bundle.tasks) != 2:
+        raise ValueError(
+            f"the default model is the paper's two-head network, but {bundle.name} has "
+            f"{len(bundle.tasks)} task(s) ({', '.join(bundle.task_names)}): give your own model "
+            "(model= or model_factory=)"
+        )
+    return dataclasses.replace(
+        model_config_for(bundle.input_shape),
+        num_classes=int(bundle.tasks[0].num_classes),
+        num_groups=int(bundle.tasks[1].num_classes),
+    )
+
+
+def _traced_specs(model: nn.Module, bundle: DatasetBundle) -> list[LayerSpec]:
+    """The model's layer shapes on one input of the dataset, or a one-line ValueError when its
+    forward fails on it."""
+    try:
+        return layer_specs(model, bundle.input_shape)
+    except (RuntimeError, TypeError, IndexError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(
+            f"the model's forward fails on one {bundle.name} input of shape "
+            f"{tuple(bundle.input_shape)}: {reason}"
+        ) from None
 
 
 DEPLOYMENT_OPTIONS: tuple[str, ...] = tuple(inspect.signature(build_deployment).parameters)

@@ -88,6 +88,14 @@ def _model(value: Any) -> str | None:
     return "must be a torch nn.Module whose forward returns one logits tensor per task"
 
 
+def _dataset(value: Any) -> str | None:
+    from hybrid.data import DatasetBundle
+
+    if isinstance(value, (str, DatasetBundle)):
+        return None
+    return "must be a dataset name or a hybrid.data.DatasetBundle (hybrid.data.multitask_dataset)"
+
+
 def _deployment(value: Any) -> str | None:
     from envs.deployment import Deployment
 
@@ -120,7 +128,7 @@ CHECKS: dict[str, Check] = {
     "seed": integer(0, optional=True),
     "render_mode": kinds("a render mode name", str),
     # The deployment (envs.deployment.build_deployment).
-    "dataset": kinds("a dataset name", str, none=False),
+    "dataset": _dataset,
     "scenario": _scenario,
     "hardware": kinds(
         "a preset name or an object of hardware fields", str, Mapping, HardwareConfig
@@ -130,6 +138,10 @@ CHECKS: dict[str, Check] = {
     "energy_table": kinds("a preset name or an object of energy prices", str, Mapping, EnergyTable),
     "timeline": _timeline,
     "model": _model,
+    "model_factory": kinds("an import path 'package.module:function'", str),
+    "model_options": kinds("an object of keyword arguments for the model factory", Mapping),
+    "model_weights": _path,
+    "allow_chance_heads": boolean,
     "pretrain": kinds("an object of pretraining settings", Mapping, PretrainConfig),
     "eval_split": kinds("one of train, val, test", str, none=False),
     "eval_size": integer(1, optional=True),

@@ -120,8 +120,9 @@ class HybridPartitionEnv(gym.Env):
                   + w_reprogram * E_reprogram / (E_all_digital * inferences_per_step) )
 
     where ``L_k`` is task ``k``'s error rate, with
-    ``RewardWeights(energy=1, task_loss=50, reprogram=1, task_weights=(1, 1))``. Any
-    callable mapping ``StepMetrics`` to a float can replace it.
+    ``RewardWeights(energy=1, task_loss=50, reprogram=1)`` and each task weighted by its own
+    ``Task.weight`` (1 for the built-in tasks) unless ``task_weights`` lists one weight per
+    task. Any callable mapping ``StepMetrics`` to a float can replace it.
 
     ## Starting State
     At ``t = 0`` every layer has just been programmed on a chip drawn at random from a pool of
@@ -136,15 +137,24 @@ class HybridPartitionEnv(gym.Env):
     ``gymnasium.make("HybridPartition-v0", **kwargs)``, every argument optional. The deployment
     (``envs.deployment.build_deployment``, or a built one as ``deployment=``):
 
-    * ``dataset``: ``"digits"`` (embedded default), ``"digits32"`` or ``"cifar10"``.
+    * ``dataset``: ``"digits"`` (embedded default), ``"digits32"``, ``"cifar10"``, or a
+      ``hybrid.data.DatasetBundle`` (your own data and tasks, ``multitask_dataset``).
     * ``scenario``: a name from ``envs.scenarios.SCENARIOS`` (hardware + timeline).
     * ``hardware``: a preset name, dict or ``HardwareConfig`` overriding the scenario's.
     * ``noise_scale``, ``drift_scale``: multipliers of the programming/read noise and of drift.
     * ``energy_table``: a preset name, dict or ``EnergyTable`` (``hybrid.energy``).
     * ``timeline``: a ``Timeline`` or dict (horizon_s, n_steps, first_s, spacing,
       inferences_per_step) overriding the scenario's.
-    * ``model``: a torch module whose forward returns one logits tensor per task (made hybrid if
-      it is not); default: the pretrained paper network for the dataset.
+    * ``model``: a torch module whose forward returns one logits tensor per task of the dataset,
+      in task order (made hybrid if it is not); default: the pretrained paper network.
+    * ``model_factory``: instead of ``model``, an import path ``"package.module:function"`` to
+      a function returning the model, or ``(model, DatasetBundle)`` (``hybrid.factory``): it
+      keeps a run's configuration JSON, and subprocess workers rebuild the same model.
+      ``model_options``: keyword arguments for it.
+    * ``model_weights``: a file of weights (``torch.save(model.state_dict(), path)``) loaded into
+      the model (the factory's, ``model``, or the paper network's, skipping pretraining).
+    * ``allow_chance_heads``: deploy even if a head's all-digital accuracy is no better than
+      always answering its most frequent class (by default a one-line error: wrong targets).
     * ``pretrain``: ``PretrainConfig`` or dict for the default model.
     * ``eval_split``, ``eval_size``: the fixed evaluation batch (default: the whole validation
       split, 360 digits).
@@ -232,9 +242,14 @@ class HybridPartitionEnv(gym.Env):
                 f"pass either deployment= or deployment options, not both (got "
                 f"{', '.join(sorted(deployment_options))})"
             )
-        if self.reward_weights is not None:
-            self.reward_weights.check_tasks(deployment.n_tasks)
         self.deployment = deployment
+        if self.reward_weights is not None:
+            # The reward's task weights follow the model's tasks; a count that differs is an
+            # error now, not at the first step inside a worker process.
+            self.reward_weights = self.reward_weights.for_tasks(
+                deployment.task_names, deployment.task_weights
+            )
+            self.reward_function = self.reward_weights
         self.config = {
             **deployment.config,
             "reward": self.reward_weights.to_dict() if self.reward_weights else "custom",
@@ -289,6 +304,11 @@ class HybridPartitionEnv(gym.Env):
     def n_tasks(self) -> int:
         """Number of tasks."""
         return self.deployment.n_tasks
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        """The tasks of the model's heads, in head order (the order of per-task values)."""
+        return self.deployment.task_names
 
     @property
     def scenario(self) -> Any:

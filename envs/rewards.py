@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,24 +78,27 @@ class RewardWeights:
         energy: weight of the energy ratio (per unit of E / E_all_digital).
         task_loss: weight of the excess task loss (per unit of error rate, or per nat).
         reprogram: weight of the amortised reprogramming energy ratio.
-        task_weights: relative weight of each task's excess loss (class task, group task).
+        task_weights: relative weight of each task's excess loss, one per task in head order;
+            None (the default): each task's own weight (``Task.weight``, 1 unless the task
+            says otherwise), filled in by the environment with :meth:`for_tasks`.
         task_metric: ``"error"`` (0-1 loss) or ``"cross_entropy"``.
     """
 
     energy: float = 1.0
     task_loss: float = 50.0
     reprogram: float = 1.0
-    task_weights: tuple[float, ...] = (1.0, 1.0)
+    task_weights: tuple[float, ...] | None = None
     task_metric: str = "error"
 
     def __post_init__(self) -> None:
         for name in ("energy", "task_loss", "reprogram"):
             _check_weight(name, getattr(self, name))
-        if not self.task_weights:
+        if self.task_weights is not None and not self.task_weights:
             raise ValueError("reward task_weights must list one weight per task")
-        for index, weight in enumerate(self.task_weights):
+        for index, weight in enumerate(self.task_weights or ()):
             _check_weight(f"task_weights[{index}]", weight)
-        object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
+        if self.task_weights is not None:
+            object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
         if self.task_metric not in TASK_METRICS:
             raise ValueError(
                 f"reward task_metric must be one of {', '.join(TASK_METRICS)}, "
@@ -104,21 +107,12 @@ class RewardWeights:
         if (
             self.energy == 0
             and self.reprogram == 0
-            and (self.task_loss == 0 or not any(self.task_weights))
+            and (self.task_loss == 0 or (self.task_weights is not None and not any(self.task_weights)))
         ):
             raise ValueError(
                 "reward weights are all zero: every step would score 0 and nothing could be "
                 "learned; give energy, task_loss (with a non-zero task weight) or reprogram a "
                 "weight > 0"
-            )
-
-    def check_tasks(self, n_tasks: int) -> None:
-        """A one-line ValueError unless there is one task weight per task of the model."""
-        if len(self.task_weights) != n_tasks:
-            raise ValueError(
-                f"reward has {len(self.task_weights)} task weights but the model has {n_tasks} "
-                f"tasks: give task_weights with {n_tasks} entries (e.g. "
-                f"task_weights={'/'.join(['1'] * n_tasks)})"
             )
 
     @classmethod
@@ -134,7 +128,7 @@ class RewardWeights:
             valid = ", ".join(cls.keys())
             raise ValueError(f"unknown reward weight(s) {', '.join(unknown)}; valid keys: {valid}")
         values = dict(values)
-        if "task_weights" in values:
+        if values.get("task_weights") is not None:
             weights = values["task_weights"]
             if isinstance(weights, (str, bytes)) or not hasattr(weights, "__iter__"):
                 raise ValueError(
@@ -166,12 +160,33 @@ class RewardWeights:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
-        return {**dataclasses.asdict(self), "task_weights": list(self.task_weights)}
+        task_weights = None if self.task_weights is None else list(self.task_weights)
+        return {**dataclasses.asdict(self), "task_weights": task_weights}
+
+    def for_tasks(self, task_names: Sequence[str], own_weights: Sequence[float]) -> RewardWeights:
+        """These weights for a model with these tasks: ``task_weights`` filled in with the
+        tasks' own weights when None, or a one-line ValueError when their count differs."""
+        if self.task_weights is None:
+            return dataclasses.replace(self, task_weights=tuple(float(w) for w in own_weights))
+        if len(self.task_weights) != len(task_names):
+            raise ValueError(
+                f"reward task_weights has {len(self.task_weights)} weight(s) but the model has "
+                f"{len(task_names)} task(s) ({', '.join(task_names)}): give one per task, e.g. "
+                f"task_weights={'/'.join(['1'] * len(task_names))}, or leave it out"
+            )
+        return self
 
     def terms(self, metrics: StepMetrics) -> dict[str, float]:
         """The three weighted cost terms of a step (the reward is minus their sum)."""
-        self.check_tasks(metrics.losses.size)
-        task_weights = np.asarray(self.task_weights, dtype=float)
+        task_weights = np.asarray(
+            self.task_weights if self.task_weights is not None else [1.0] * metrics.losses.size,
+            dtype=float,
+        )
+        if task_weights.shape != metrics.losses.shape:
+            raise ValueError(
+                f"reward has {task_weights.size} task weights but the model has "
+                f"{metrics.losses.size} tasks"
+            )
         excess = metrics.excess_errors if self.task_metric == "error" else metrics.excess_losses
         return {
             "energy": self.energy * metrics.energy_ratio,
@@ -194,7 +209,8 @@ def _check_weight(name: str, value: Any) -> None:
 
 
 DEFAULT_REWARD_WEIGHTS = RewardWeights()
-"""energy 1, task_loss 50 (error rate), reprogram 1. One point of accuracy lost on one task
+"""energy 1, task_loss 50 (error rate), reprogram 1, each task weighted by its own weight (1 for
+the built-in tasks). One point of accuracy lost on one task
 costs 0.5, more than moving any single layer of the digits net to analog saves (the largest,
 fc1, saves about 0.43 of the all-digital energy per inference), so the best placement keeps each
 task within about a point of digital while saving energy where the layers are robust."""

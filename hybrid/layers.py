@@ -271,15 +271,30 @@ def make_hybrid(
     """Replace, in place, every ``nn.Conv2d`` and ``nn.Linear`` of ``model`` by a
     :class:`HybridLayer` (starting digital), and return the model.
 
-    Layers already hybrid are left alone, so calling it twice is harmless.
+    Layers already hybrid are left alone, so calling it twice is harmless. A layer AIHWKit
+    cannot put on a tile is a one-line ValueError naming it; :func:`check_hybridizable` finds
+    every such layer (and the layers make_hybrid would leave out) beforehand.
     """
+    return _make_hybrid(model, hardware, training, prefix="")
+
+
+def _make_hybrid(
+    model: nn.Module, hardware: str | HardwareConfig | None, training: bool, prefix: str
+) -> nn.Module:
     for name, child in list(model.named_children()):
         if isinstance(child, HybridLayer):
             continue
         if isinstance(child, (nn.Conv2d, nn.Linear)):
-            setattr(model, name, HybridLayer(child, hardware, training))
+            try:
+                setattr(model, name, HybridLayer(child, hardware, training))
+            except (ValueError, RuntimeError) as error:
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise ValueError(
+                    f"layer {prefix}{name} ({type(child).__name__}) cannot run on an AIHWKit "
+                    f"tile: {reason}"
+                ) from None
         else:
-            make_hybrid(child, hardware, training)
+            _make_hybrid(child, hardware, training, f"{prefix}{name}.")
     return model
 
 
@@ -302,3 +317,57 @@ def set_placement(model: nn.Module, placement: list[bool] | tuple[bool, ...]) ->
         )
     for (_, layer), analog in zip(layers, placement, strict=True):
         layer.set_analog(bool(analog))
+
+
+_NOT_ON_TILES: tuple[type[nn.Module], ...] = (
+    nn.modules.conv._ConvNd,  # Conv1d, Conv3d, ConvTranspose*: Conv2d is accepted below
+    nn.Bilinear,
+    nn.RNNBase,
+    nn.MultiheadAttention,  # reads its projections' weights directly: wrapping them breaks it
+)
+"""Layers that multiply by weights but that :func:`make_hybrid` cannot put on an analog tile."""
+
+
+def unsupported_layers(model: nn.Module) -> list[str]:
+    """``"name (reason)"`` for every layer of ``model`` that :func:`make_hybrid` cannot turn
+    into a :class:`HybridLayer`: weight layers other than Conv2d and Linear (Conv1d,
+    ConvTranspose2d, LSTM, MultiheadAttention, ...), Conv2d variants AIHWKit's tiles do not
+    support (groups > 1, padding modes other than zeros) and uninitialised lazy layers."""
+    found: list[str] = []
+    skipped: list[str] = []  # inside a reported or hybrid layer: not looked at again
+    for name, module in model.named_modules():
+        if any(name.startswith(f"{outer}.") for outer in skipped):
+            continue
+        if isinstance(module, HybridLayer):
+            skipped.append(name)
+            continue
+        reason = ""
+        if isinstance(module, nn.modules.lazy.LazyModuleMixin):
+            reason = "uninitialised lazy layer: run one forward pass first"
+        elif isinstance(module, nn.Conv2d):
+            if module.groups != 1:
+                reason = f"groups={module.groups}: AIHWKit tiles support groups=1 only"
+            elif module.padding_mode != "zeros":
+                reason = f"padding_mode={module.padding_mode!r}: AIHWKit tiles pad with zeros only"
+        elif isinstance(module, _NOT_ON_TILES):
+            reason = "only Conv2d and Linear layers run on analog tiles"
+        if reason:
+            found.append(f"{name or '<model>'} ({type(module).__name__}: {reason})")
+            skipped.append(name)
+    return found
+
+
+def check_hybridizable(model: nn.Module) -> None:
+    """A one-line ValueError naming every layer :func:`unsupported_layers` finds, or naming
+    the model if it has no Conv2d or Linear layer at all."""
+    problems = unsupported_layers(model)
+    if problems:
+        raise ValueError(
+            f"{len(problems)} layer(s) of the model cannot be placed on analog tiles: "
+            f"{'; '.join(problems)}. Replace them with Conv2d/Linear layers (or keep them out "
+            "of the model you deploy)"
+        )
+    if not any(isinstance(m, (nn.Conv2d, nn.Linear, HybridLayer)) for m in model.modules()):
+        raise ValueError(
+            f"the model ({type(model).__name__}) has no Conv2d or Linear layer to place"
+        )

@@ -11,6 +11,9 @@ kernels; the digits network trained on two machines scored 0.972 and 0.969 class
 every return in the benchmarks moved with it), so every machine starts from the same weights
 unless ``rebuild=True``. Any other configuration is trained and cached as before.
 
+:func:`train_multitask` trains any other multi-task model on any :class:`DatasetBundle` with the
+same loop (digitally; one cross-entropy per task, weighted by the tasks' weights).
+
 Run ``python -m hybrid.pretrain --dataset digits`` to train (or load) the model and print its
 accuracy on both tasks with all layers digital, and all layers analog at 1 s and 1 year of drift.
 """
@@ -24,18 +27,21 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from hybrid.data import DatasetBundle, MultiTaskSplit, load_dataset
 from hybrid.hardware import HardwareConfig, get_hardware
-from hybrid.layers import hybrid_layers
+from hybrid.layers import HybridLayer, hybrid_layers
 from hybrid.models import MTLNet, MTLNetConfig, build_model, layer_specs, model_config_for
+from hybrid.tasks import task_targets
 from hybrid.units import SECONDS_PER_YEAR, time_label
 
 log = logging.getLogger(__name__)
@@ -59,7 +65,8 @@ class PretrainConfig:
         weight_decay: Adam L2 penalty.
         hardware_aware: train through the analog tiles with AIHWKit's multiplicative weight
             noise modifier (std from the hardware preset), as the paper's notebook does.
-        task_weights: weight of each task's cross-entropy in the training loss.
+        task_weights: weight of each task's cross-entropy in the training loss of the paper's
+            network (:func:`train_multitask` uses each ``Task.weight`` instead).
         seed: seeds initialisation and batch order.
     """
 
@@ -119,21 +126,15 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "hybrid_partition" / "models"
 
 
-def task_targets(split: MultiTaskSplit) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two task targets of a split: (class labels, binary groups)."""
-    return split.labels, split.groups
-
-
 @torch.no_grad()
-def accuracy(model: MTLNet, split: MultiTaskSplit, batch_size: int = 1000) -> tuple[float, float]:
-    """Accuracy of both tasks on ``split`` with the model's current placement."""
+def accuracy(model: nn.Module, split: MultiTaskSplit, batch_size: int = 1000) -> tuple[float, ...]:
+    """Accuracy of every task on ``split`` with the model's current placement."""
     model.eval()
-    correct = torch.zeros(2)
-    for images, labels, groups in split.loader(batch_size, shuffle=False):
-        logits = model(images)
-        correct[0] += (logits[0].argmax(1) == labels).sum()
-        correct[1] += (logits[1].argmax(1) == groups).sum()
-    return tuple((correct / len(split)).tolist())  # type: ignore[return-value]
+    correct = torch.zeros(len(task_targets(split)))
+    for images, *targets in split.loader(batch_size, shuffle=False):
+        for task, (logits, target) in enumerate(zip(model(images), targets, strict=True)):
+            correct[task] += (logits.argmax(1) == target).sum()
+    return tuple((correct / len(split)).tolist())
 
 
 def pretrain(
@@ -165,43 +166,110 @@ def pretrain(
         optimizer = torch.optim.Adam(
             model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
-    best_score, best_state, best_metrics = -1.0, None, {}
-    bar = tqdm(range(config.epochs), desc=f"pretrain {dataset.name}", disable=not progress)
-    for epoch in bar:
-        model.train()
-        if config.hardware_aware:
-            for layer in layers:
-                layer.analog.train()
-        for images, labels, groups in dataset.train.loader(
-            config.batch_size, True, config.seed + epoch
-        ):
-            optimizer.zero_grad()
-            class_logits, group_logits = model(images)
-            loss = config.task_weights[0] * F.cross_entropy(
-                class_logits, labels
-            ) + config.task_weights[1] * F.cross_entropy(group_logits, groups)
-            loss.backward()
-            optimizer.step()
-        if config.hardware_aware:
-            for layer in layers:
-                layer.analog.eval()
-        val = accuracy(model, dataset.val)
-        score = sum(val)
-        if score > best_score:
-            best_score = score
-            best_state = _weights(model, from_analog=config.hardware_aware)
-            best_metrics = {
-                "val_class_accuracy": val[0],
-                "val_group_accuracy": val[1],
-                "epoch": float(epoch + 1),
-            }
-        bar.set_postfix(
-            loss=f"{loss.item():.3f}", val_class=f"{val[0]:.3f}", val_group=f"{val[1]:.3f}"
-        )
+    best_state, best_metrics = _fit(
+        model,
+        dataset,
+        config,
+        config.task_weights,
+        optimizer,
+        snapshot=lambda m: _weights(m, from_analog=config.hardware_aware),
+        analog_layers=layers if config.hardware_aware else [],
+        progress=progress,
+    )
     digital = build_model(dataset.input_shape, hardware, model_config)
     _load_weights(digital, best_state)
     digital.eval()
     return digital, best_metrics
+
+
+def train_multitask(
+    model: nn.Module,
+    dataset: DatasetBundle,
+    config: PretrainConfig | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train any multi-task model digitally on ``dataset`` (Adam, ``config``'s epochs, batch
+    size, learning rate and seed), in place, and keep the epoch with the best validation
+    accuracy summed over tasks.
+
+    The model's forward returns one logits tensor per task of ``dataset.tasks``; the loss is
+    the sum of the tasks' cross-entropies, each times its ``Task.weight``. Returns the kept
+    epoch's validation accuracy per task (``val_<task>_accuracy``) and the epoch.
+    """
+    config = config or PretrainConfig()
+    if config.hardware_aware:
+        raise ValueError(
+            "train_multitask trains digitally: hardware-aware training is available for the "
+            "paper's network (load_or_pretrain)"
+        )
+    torch.manual_seed(config.seed)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    best_state, metrics = _fit(
+        model,
+        dataset,
+        config,
+        tuple(task.weight for task in dataset.tasks),
+        optimizer,
+        snapshot=lambda m: {k: v.detach().clone() for k, v in m.state_dict().items()},
+        analog_layers=[],
+        progress=progress,
+    )
+    model.load_state_dict(best_state)
+    model.eval()
+    return metrics
+
+
+def _fit(
+    model: nn.Module,
+    dataset: DatasetBundle,
+    config: PretrainConfig,
+    task_weights: Sequence[float],
+    optimizer: torch.optim.Optimizer,
+    snapshot: Callable[[nn.Module], dict[str, torch.Tensor]],
+    analog_layers: Sequence[HybridLayer],
+    progress: bool,
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The training loop shared by :func:`pretrain` and :func:`train_multitask`: the weights
+    (``snapshot``) and validation accuracies of the best epoch."""
+    if len(task_weights) != len(dataset.tasks):
+        raise ValueError(
+            f"{len(task_weights)} task weights for the {len(dataset.tasks)} tasks of "
+            f"{dataset.name}: give one per task"
+        )
+    names = dataset.task_names
+    best_score, best_state, best_metrics = -1.0, None, {}
+    bar = tqdm(range(config.epochs), desc=f"pretrain {dataset.name}", disable=not progress)
+    for epoch in bar:
+        model.train()
+        for layer in analog_layers:
+            layer.analog.train()
+        for images, *targets in dataset.train.loader(config.batch_size, True, config.seed + epoch):
+            optimizer.zero_grad()
+            outputs = model(images)
+            loss = task_weights[0] * F.cross_entropy(outputs[0], targets[0])
+            for weight, logits, target in zip(
+                task_weights[1:], outputs[1:], targets[1:], strict=True
+            ):
+                loss = loss + weight * F.cross_entropy(logits, target)
+            loss.backward()
+            optimizer.step()
+        for layer in analog_layers:
+            layer.analog.eval()
+        val = accuracy(model, dataset.val)
+        score = sum(val)
+        if score > best_score:
+            best_score = score
+            best_state = snapshot(model)
+            best_metrics = {f"val_{name}_accuracy": v for name, v in zip(names, val, strict=True)}
+            best_metrics["epoch"] = float(epoch + 1)
+        bar.set_postfix(
+            loss=f"{loss.item():.3f}",
+            **{f"val_{name}": f"{v:.3f}" for name, v in zip(names, val, strict=True)},
+        )
+    assert best_state is not None
+    return best_state, best_metrics
 
 
 def _weights(model: MTLNet, from_analog: bool) -> dict[str, torch.Tensor]:

@@ -59,14 +59,15 @@ def digits() -> DatasetBundle:
 def test_digits_shapes_ranges_and_sizes(digits: DatasetBundle) -> None:
     assert digits.name == "digits"
     assert digits.input_shape == (1, 8, 8) == dataset_input_shape("digits")
-    assert digits.num_classes == 10 and digits.num_groups == 2
+    assert [task.num_classes for task in digits.tasks] == [10, 2]
+    assert digits.task_names == ("class", "group")
     sizes = [len(split) for split in _splits(digits)]
     assert sum(sizes) == 1797
     assert sizes == [1077, 360, 360]  # 60 / 20 / 20
     for split in _splits(digits):
         assert split.images.shape[1:] == (1, 8, 8)
         assert split.images.dtype == torch.float32
-        assert split.labels.dtype == split.groups.dtype == torch.int64
+        assert split.labels.dtype == split.targets[1].dtype == torch.int64
         assert split.images.min() >= 0.0 and split.images.max() <= 1.0
     assert digits.train.images.max() == 1.0  # raw 16 -> 1.0
     assert set(digits.train.labels.tolist()) == set(range(10))
@@ -100,11 +101,11 @@ def test_digits_split_depends_only_on_seed(digits: DatasetBundle) -> None:
 
 
 def test_digits_groups_are_closed_loop_digits(digits: DatasetBundle) -> None:
-    assert digits.group_names == ("open", "closed loop")
+    assert digits.tasks[1].class_names == ("open", "closed loop")
     for split in _splits(digits):
-        for label, group in zip(split.labels.tolist(), split.groups.tolist(), strict=True):
+        for label, group in zip(split.labels.tolist(), split.targets[1].tolist(), strict=True):
             assert group == (1 if label in (0, 6, 8, 9) else 0)
-    assert 0 < digits.train.groups.float().mean() < 1
+    assert 0 < digits.train.targets[1].float().mean() < 1
 
 
 def test_digits32_is_the_same_digits_upsampled(digits: DatasetBundle) -> None:
@@ -114,7 +115,7 @@ def test_digits32_is_the_same_digits_upsampled(digits: DatasetBundle) -> None:
         assert big_split.images.shape == (len(small_split), 3, 32, 32)
         assert big_split.images.min() >= 0.0 and big_split.images.max() <= 1.0
         assert torch.equal(big_split.labels, small_split.labels)
-        assert torch.equal(big_split.groups, small_split.groups)
+        assert torch.equal(big_split.targets[1], small_split.targets[1])
     gray = big.test.images
     assert torch.equal(gray[:, 0], gray[:, 1]) and torch.equal(gray[:, 0], gray[:, 2])
     small = digits.test.images
@@ -136,7 +137,9 @@ def test_subset_is_fixed_by_seed(digits: DatasetBundle) -> None:
     assert not torch.equal(first.labels, digits.train.subset(100, seed=4).labels)
     # Items come from the split, with their own labels and groups.
     assert _image_counter(first) - _image_counter(digits.train) == Counter()
-    assert torch.equal(first.groups, torch.isin(first.labels, torch.tensor([0, 6, 8, 9])).long())
+    assert torch.equal(
+        first.targets[1], torch.isin(first.labels, torch.tensor([0, 6, 8, 9])).long()
+    )
     assert len(digits.train.subset(10_000)) == len(digits.train)
     with pytest.raises(ValueError):
         digits.train.subset(-1)
@@ -148,7 +151,7 @@ def test_loader_yields_seeded_batches(digits: DatasetBundle) -> None:
     images, labels, groups = batches[0]
     assert images.shape == (100, 1, 8, 8)
     assert torch.equal(labels, digits.val.labels[:100])
-    assert torch.equal(groups, digits.val.groups[:100])
+    assert torch.equal(groups, digits.val.targets[1][:100])
 
     def order(seed: int) -> torch.Tensor:
         loader = digits.val.loader(batch_size=64, shuffle=True, seed=seed)
@@ -160,8 +163,10 @@ def test_loader_yields_seeded_batches(digits: DatasetBundle) -> None:
 
 
 def test_split_rejects_misaligned_tensors() -> None:
+    with pytest.raises(ValueError, match=r"targets\[0\] must be int64 \(3,\)"):
+        MultiTaskSplit(torch.zeros(3, 1, 8, 8), (torch.zeros(2, dtype=torch.long),))
     with pytest.raises(ValueError, match="labels"):
-        MultiTaskSplit(torch.zeros(3, 1, 8, 8), torch.zeros(2, dtype=torch.long), torch.zeros(3))
+        MultiTaskSplit(torch.zeros(3, 1, 8, 8), (torch.zeros(3, dtype=torch.long),), torch.zeros(3))
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -263,7 +268,7 @@ def test_cifar10_round_trips_images_labels_and_groups(tiny_cifar: tuple[Path, di
     bundle = load_dataset("cifar10", data_dir=root)
     assert bundle.name == "cifar10"
     assert bundle.class_names == CIFAR10_CLASS_NAMES
-    assert bundle.group_names == ("non-animal", "animal")
+    assert bundle.tasks[1].class_names == ("non-animal", "animal")
     assert bundle.input_shape == (3, 32, 32) and bundle.num_classes == 10
     assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (18, 2, 6)  # 90/10
 
@@ -271,7 +276,7 @@ def test_cifar10_round_trips_images_labels_and_groups(tiny_cifar: tuple[Path, di
         assert split.images.shape[1:] == (3, 32, 32) and split.images.dtype == torch.float32
         assert split.images.min() >= 0.0 and split.images.max() <= 1.0
         expected = torch.isin(split.labels, torch.tensor([0, 1, 8, 9]), invert=True).long()
-        assert torch.equal(split.groups, expected)
+        assert torch.equal(split.targets[1], expected)
 
     # The test batch keeps its order; its pixels are value / 255, in CHW layout.
     test_data = written["test_batch/data"]
@@ -292,7 +297,7 @@ def test_cifar10_round_trips_images_labels_and_groups(tiny_cifar: tuple[Path, di
 
 def test_cifar10_groups_follow_the_animal_rule(tiny_cifar: tuple[Path, dict]) -> None:
     bundle = load_dataset("cifar10", data_dir=tiny_cifar[0])
-    pairs = zip(bundle.test.labels.tolist(), bundle.test.groups.tolist(), strict=True)
+    pairs = zip(bundle.test.labels.tolist(), bundle.test.targets[1].tolist(), strict=True)
     group_of = dict(pairs)
     # Test labels are 0..5: airplane, automobile -> non-animal; bird, cat, deer, dog -> animal.
     assert group_of == {0: 0, 1: 0, 2: 1, 3: 1, 4: 1, 5: 1}
