@@ -17,6 +17,7 @@ answering its most frequent class (the wrong targets, most likely).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field

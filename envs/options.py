@@ -85,6 +85,8 @@ def _model(value: Any) -> str | None:
 
     if value is None or isinstance(value, nn.Module):
         return None
+    if isinstance(value, str):
+        return f"must be a torch module; to name one by import path use model_factory={value!r}"
     return "must be a torch nn.Module whose forward returns one logits tensor per task"
 
 

@@ -107,7 +107,10 @@ class RewardWeights:
         if (
             self.energy == 0
             and self.reprogram == 0
-            and (self.task_loss == 0 or (self.task_weights is not None and not any(self.task_weights)))
+            and (
+                self.task_loss == 0
+                or (self.task_weights is not None and not any(self.task_weights))
+            )
         ):
             raise ValueError(
                 "reward weights are all zero: every step would score 0 and nothing could be "

@@ -59,7 +59,7 @@ def test_task_weights_for_more_tasks_than_the_model_has(tmp_path, cli_error, tra
     out = tmp_path / "run"
     argv = ["--reward-weights", "task_weights=1/1/1", "--out", str(out), *FAST]
     message = cli_error(train_main, argv)
-    assert "3 task weights but the model has 2 tasks" in message
+    assert "task_weights has 3 weight(s) but the model has 2 task(s)" in message
     assert "task_weights=1/1" in message  # the fix
     assert not out.exists()
 
@@ -156,8 +156,8 @@ def test_bad_evaluation_seed(tmp_path, cli_error, evaluate_main):
         ({"pretrain": {"epoch": 3}}, "unknown pretrain setting(s) ['epoch']"),
         ({"eval_size": 0}, "eval_size=0 must be an integer >= 1 or null"),
         ({"reward": {"task_weights": 2}}, "task_weights must be a list of numbers"),
-        ({"reward": "task_weights=1/1/1"}, "3 task weights but the model has 2 tasks"),
-        ({"model": "my.module:build"}, "model='my.module:build' must be a torch nn.Module"),
+        ({"reward": "task_weights=1/1/1"}, "task_weights has 3 weight(s) but the model has 2 task(s)"),
+        ({"model": "my.module:build"}, "model='my.module:build' must be a torch module; to name one by import path use model_factory"),
     ],
 )
 def test_bad_environment_arguments_are_one_line_errors(cache_dir, kwargs, needle):
