@@ -63,12 +63,13 @@ steps; 50,000 train in about 2 minutes with two environment processes on a 2-cor
 
 # Partitioning during training (issue 16): what differs on HybridTraining-v0.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    envs.ENV_ID: {"timesteps": DEFAULT_TIMESTEPS, "gamma": 0.5},
-    envs.TRAINING_ENV_ID: {"timesteps": 6_144, "gamma": 1.0},
+    envs.ENV_ID: {"timesteps": DEFAULT_TIMESTEPS, "gamma": 0.5, "n_steps": 256},
+    envs.TRAINING_ENV_ID: {"timesteps": 4_096, "gamma": 1.0, "n_steps": 128},
 }
 """Defaults of the options left unset (None), per environment. HybridTraining-v0: its reward
-comes mostly at the end of a 4-step episode, so no discount; 6,144 steps (1,536 training runs)
-train in under 20 minutes on 2 cores (README, Partitioning during training)."""
+comes mostly at the end of a 4-step episode, so no discount; each step trains the network, so
+far fewer steps (4,096: 1,024 training runs; README, Partitioning during training) and shorter
+rollouts, for as many updates as that allows."""
 TRAINING_ENV_KWARGS: dict[str, dict[str, Any]] = {
     envs.TRAINING_ENV_ID: {"training_streams": 8},
 }
@@ -91,7 +92,7 @@ class TrainConfig:
     scenario: str = envs.DEFAULT_SCENARIO
     """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ..."""
     timesteps: int | None = None
-    """total environment steps (default 50000, 6144 on HybridTraining-v0; --resume keeps the
+    """total environment steps (default 50000, 4096 on HybridTraining-v0; --resume keeps the
     run's own total unless given; the steps already done count towards it)"""
     seed: int = 0
     """seeds PPO, the environments' chip draws and the comparison"""
@@ -130,8 +131,8 @@ class TrainConfig:
     lr_schedule: str = "constant"
     """constant, or linear: the learning rate decays linearly to 0 at --timesteps (the
     rl-baselines3-zoo ``lin_`` schedule), so the last updates fine-tune instead of jumping"""
-    n_steps: int = 256
-    """rollout length per environment between updates"""
+    n_steps: int | None = None
+    """rollout length per environment between updates (default 256; 128 on HybridTraining-v0)"""
     batch_size: int = 128
     """minibatch size of the PPO update"""
     n_epochs: int = 10

@@ -83,7 +83,7 @@ def step_rows(weighting: Any, layer_names: Sequence[str]) -> list[dict[str, Any]
                     "seed": record.seed,
                     "chip": record.chip,
                     "step": step["step"],
-                    "epochs": step["epochs"],
+                    "samples": step["samples"],
                 }
                 row.update(zip(layer_names, step["placement"], strict=True))
                 row["action"] = " ".join(str(int(a)) for a in step["action"])
@@ -166,8 +166,7 @@ def write_training_results(
         f"reward {weights_text(_weights(main.env_kwargs))}"
     )
     plot_pareto(out / "pareto.png", summary, titles, all_analog, subtitle)
-    epochs = env.run.schedule.epochs_per_step
-    labels = [f"{k + 1}" if epochs == 1 else f"{k + 1} ({epochs} ep)" for k in range(env.n_steps)]
+    labels = [str(k + 1) for k in range(env.n_steps)]
     plot_training_placements(
         out / "placements.png",
         main.records,

@@ -8,7 +8,7 @@ can measure on its own monitor images (``env.measure``).
 
 * ``all-digital-training``: train every layer digitally, deploy all-digital.
 * ``all-analog-training``: hardware-aware training of every layer on its tile, deploy all-analog.
-* ``threshold-training``: the paper's epoch-boundary rule.
+* ``threshold-training``: the paper's epoch-boundary rule, applied at step boundaries.
 * ``lionheart-training``: LionHeart's move-retrain-rollback greedy.
 * ``random-training``: uniform random actions.
 
@@ -108,14 +108,15 @@ class RandomTrainingPolicy(TrainingPolicy):
 
 @register("threshold-training")
 class ThresholdTrainingPolicy(TrainingPolicy):
-    """The paper's rule at epoch boundaries: start all analog; after each step, if the training
+    """The paper's rule at step boundaries: start all analog; after each step, if the training
     loss is above a threshold, move the next layer of a fixed order to digital for good.
 
     Source: the paper's notebook (REFERENCE.md section 1): "start all layers analog; after each
-    epoch, if the training loss is above 0.8, move the next layer of a fixed order to digital".
-    The training loss is the observation's ``train_loss`` summed over the tasks (the loss the
-    network trains on, measured during the step under its placement). At most one layer moves
-    per step; no rollback. The default order is forward order (input side first; the input
+    epoch, if the training loss is above 0.8, move the next layer of a fixed order to digital";
+    a step here is half an epoch (``TrainingSchedule.batches_per_step``). The training loss is
+    the observation's ``train_loss`` summed over the tasks (the loss the network trains on,
+    measured during the step under its placement). At most one layer moves per step; no
+    rollback. The default order is forward order (input side first; the input
     layer is the most noise-sensitive, REFERENCE.md section 6).
 
     The default threshold 0.03 nats comes from ``benchmarks/tune_training_heuristics.py`` on

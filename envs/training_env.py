@@ -35,7 +35,8 @@ class HybridTrainingEnv(gym.Env):
     ## Description
     The paper's multi-task network (one shared trunk, a 10-class head and a binary head; by
     default the digital pretrained digits network) is fine-tuned for ``schedule.n_steps``
-    steps of ``schedule.epochs_per_step`` epochs each (``envs.training_run``). At each step the
+    steps of ``schedule.batches_per_step`` mini-batches each (5 of 100 images by default, about
+    half an epoch; ``envs.training_run``). At each step the
     policy places every layer for the coming step: digital (SGD on its digital weights, FP16
     energy prices) or analog (trained in the loop on its AIHWKit tile: the tile's forward noise,
     hardware-aware weight modifier and I/O quantisation, ``AnalogSGD``; mixed-precision
@@ -122,7 +123,7 @@ class HybridTrainingEnv(gym.Env):
     * ``noise_scale``, ``drift_scale``: multipliers of the programming/read noise and of drift.
     * ``energy_table``: inference prices (``hybrid.energy.EnergyTable``: preset, dict).
     * ``training_energy_table``: training prices (``hybrid.energy.TrainingEnergyTable``, dict).
-    * ``schedule``: ``TrainingSchedule`` or dict (n_steps, epochs_per_step, batch_size,
+    * ``schedule``: ``TrainingSchedule`` or dict (n_steps, batches_per_step, batch_size,
       learning rates, momentum, task_weights, init, train_size).
     * ``deployment_ages_s``: ages at which the deployment is scored (default 1 s, 316 s,
       1 day, 1 year).
@@ -468,7 +469,7 @@ class HybridTrainingEnv(gym.Env):
         analog = list(state.placement)
         info: dict[str, Any] = {
             "step": state.step - 1,
-            "epochs": state.step * run.schedule.epochs_per_step,
+            "samples": state.step * run.samples_per_step,
             "chip": self._chip,
             "placement": [ACTION_NAMES[ANALOG if a else DIGITAL] for a in analog],
             "analog": analog,

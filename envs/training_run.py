@@ -6,8 +6,10 @@ network, the evaluator); :class:`TrainingRun` then simulates one step of trainin
 function of the state before it, the placement and the draws: :meth:`TrainingRun.advance`. The
 environment (``envs.training_env``) keeps only the Gymnasium API.
 
-**A step** trains the network for ``epochs_per_step`` passes over the fine-tuning images, each
-layer where the placement puts it: digital layers with SGD on their digital weights, analog
+**A step** trains the network on ``batches_per_step`` mini-batches of ``batch_size`` images
+drawn without replacement from the fine-tuning images (5 x 100 by default: about half an epoch of
+the 1,014 images, so a 4-step episode fine-tunes for about two epochs), each layer where the
+placement puts it: digital layers with SGD on their digital weights, analog
 layers in the loop on their AIHWKit tile (``HybridLayer.train_on_tile``: the tile's forward
 noise, weight modifier and I/O quantisation; AIHWKit's ``AnalogSGD``; hardware-aware training as
 the paper's wrapper does). Every step gets a fresh optimiser, like one LionHeart round. Then
@@ -77,9 +79,10 @@ keep an episode short."""
 MEASURE_AGE_S = float(SECONDS_PER_DAY)
 """Age at which the chip measures each layer's tile during training: one day, the drift time at
 which LionHeart scores its rounds (REFERENCE.md section 7)."""
-MONITOR_SIZE = 128
+MONITOR_SIZE = 64
 """Training images kept out of fine-tuning, on which the chip measures the network (the
-observation's validation loss, noise and sensitivity; LionHeart's acceptance test)."""
+observation's validation loss, noise and sensitivity; LionHeart's acceptance test). 64 keeps the
+measurements after every step a fraction of the step's training."""
 MONITOR_SEED = 1
 """Seed of the monitor subset of the training split (the deployment environment's calibration
 subset uses the same one)."""
@@ -105,7 +108,9 @@ class TrainingSchedule:
 
     Attributes:
         n_steps: decision steps per episode.
-        epochs_per_step: passes over the fine-tuning images per step.
+        batches_per_step: mini-batches per step, drawn without replacement from the
+            fine-tuning images (5 of 100: about half an epoch of the digits' 1,014 images, which
+            keeps an episode to seconds; README, Partitioning during training).
         batch_size: images per mini-batch (the paper: 100).
         learning_rate: SGD learning rate of the layers trained analog (AIHWKit ``AnalogSGD``;
             0.01, the paper's rate).
@@ -120,7 +125,7 @@ class TrainingSchedule:
     """
 
     n_steps: int = 4
-    epochs_per_step: int = 1
+    batches_per_step: int = 5
     batch_size: int = 100
     learning_rate: float = 0.01
     digital_learning_rate: float = 0.01
@@ -134,7 +139,7 @@ class TrainingSchedule:
             raise ValueError(
                 f"schedule n_steps must be in 1..{EVENTS_PER_CHIP - 2}, got {self.n_steps}"
             )
-        for name in ("epochs_per_step", "batch_size"):
+        for name in ("batches_per_step", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"schedule {name} must be a positive integer, got {value!r}")
@@ -324,10 +329,8 @@ class TrainingRun:
             self.specs, digital, self.energy_table
         ).total_pj
         """Energy of one all-digital inference (pJ)."""
-        self.samples_per_step = self.schedule.epochs_per_step * self.n_train
-        self.updates_per_step = self.schedule.epochs_per_step * math.ceil(
-            self.n_train / self.schedule.batch_size
-        )
+        self.updates_per_step = self.schedule.batches_per_step
+        self.samples_per_step = self.updates_per_step * min(self.schedule.batch_size, self.n_train)
         full_digital = training_energy(
             self.specs,
             digital,
@@ -569,28 +572,24 @@ class TrainingRun:
         losses = np.zeros(self.n_tasks)
         gradient_norms = np.zeros(self.n_layers)
         batches = 0
-        generator = torch.Generator().manual_seed(self._seed(stream, step, 1))
         with seeded(self._seed(stream, step, 2)):
-            for _ in range(schedule.epochs_per_step):
-                order = torch.randperm(self.n_train, generator=generator)
-                for start in range(0, self.n_train, schedule.batch_size):
-                    index = order[start : start + schedule.batch_size]
-                    optimizer.zero_grad()
-                    outputs = model(self.train_images[index])
-                    task_losses = torch.stack(
-                        [
-                            F.cross_entropy(logits, target[index])
-                            for logits, target in zip(outputs, self.train_targets, strict=True)
-                        ]
-                    )
-                    (task_weights @ task_losses).backward()
-                    losses += task_losses.detach().numpy()
-                    gradient_norms += [
-                        self._gradient_norm(layer, a)
-                        for layer, a in zip(layers, placement, strict=True)
+            for index in self._batches(stream, step):
+                optimizer.zero_grad()
+                outputs = model(self.train_images[index])
+                task_losses = torch.stack(
+                    [
+                        F.cross_entropy(logits, target[index])
+                        for logits, target in zip(outputs, self.train_targets, strict=True)
                     ]
-                    optimizer.step()
-                    batches += 1
+                )
+                (task_weights @ task_losses).backward()
+                losses += task_losses.detach().numpy()
+                gradient_norms += [
+                    self._gradient_norm(layer, a)
+                    for layer, a in zip(layers, placement, strict=True)
+                ]
+                optimizer.step()
+                batches += 1
         for layer in layers:
             layer.set_analog(False)  # reads the tiles' trained weights back
         model.eval()
@@ -603,6 +602,20 @@ class TrainingRun:
             ]
         )
         return trained, ChunkStats(losses / batches, gradient_norms / batches, changes)
+
+    def _batches(self, stream: int, step: int) -> list[torch.Tensor]:
+        """The image indices of each mini-batch of a step: ``batches_per_step`` batches drawn
+        without replacement (a new shuffle whenever the fine-tuning images run out)."""
+        size = min(self.schedule.batch_size, self.n_train)
+        needed = self.schedule.batches_per_step * size
+        generator = torch.Generator().manual_seed(self._seed(stream, step, 1))
+        order = torch.cat(
+            [
+                torch.randperm(self.n_train, generator=generator)
+                for _ in range(math.ceil(needed / self.n_train))
+            ]
+        )
+        return list(order[:needed].split(size))
 
     @staticmethod
     def _gradient_norm(layer: HybridLayer, analog: bool) -> float:

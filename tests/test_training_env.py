@@ -118,7 +118,7 @@ def test_training_streams_share_training_and_keep_each_chip_s_deployment(run: Tr
     b = episode(shared, [F1F2, F1F2], chip=3)  # chip 3 trains with stream 1, as chip 1
     np.testing.assert_array_equal(a[0], b[0])
     assert a[1][0] == b[1][0]  # the same training step
-    assert a[2][-1]["deployed_accuracies"] != b[2][-1]["deployed_accuracies"]
+    assert a[2][-1]["deployed_losses"] != b[2][-1]["deployed_losses"]  # its own deployment
     with pytest.raises(ValueError, match="training_streams"):
         HybridTrainingEnv(run=run, training_streams=17)
 
