@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from envs import ENV_ID
 from envs.partition_env import HybridPartitionEnv
 
 
@@ -27,6 +28,8 @@ class Policy(ABC):
 
     #: Registry name, set by :func:`register`.
     name: str = "policy"
+    #: The environment the policy is written for (``envs.ENV_IDS``): a heuristic acts in one.
+    env_id: str = ENV_ID
     #: Whether the policy reads the environment's evaluation of candidate actions
     #: (``env.preview``): privileged information a deployed controller would not have.
     uses_preview: bool = False
@@ -80,9 +83,16 @@ def register(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
     return decorator
 
 
-def policy_names() -> tuple[str, ...]:
-    """Every registered policy name."""
-    return tuple(_REGISTRY)
+def policy_names(env_id: str | None = None) -> tuple[str, ...]:
+    """Every registered policy name; with ``env_id``, those written for that environment (and
+    ``ppo``, which acts in any)."""
+    if env_id is None:
+        return tuple(_REGISTRY)
+    return tuple(
+        name
+        for name, factory in _REGISTRY.items()
+        if name == "ppo" or getattr(factory, "env_id", Policy.env_id) == env_id
+    )
 
 
 def make_policy(name: str, env: Any = None, **kwargs: Any) -> Policy:

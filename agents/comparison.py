@@ -33,6 +33,7 @@ from agents.plots import MAIN, plot_pareto, plot_placements, task_titles
 from agents.ppo import load_agent
 from agents.reporting import format_table, summarise
 from agents.run_folder import (
+    env_id_from_config,
     env_kwargs_from_config,
     make_env_from_config,
     newest_run,
@@ -59,7 +60,10 @@ class EvaluationConfig:
     """Compare partitioning policies (PPO and heuristics) on the same held-out chips."""
 
     model: Path | None = None
-    """trained run folder or its model.zip; None: the newest run under --runs-dir"""
+    """trained run folder or its model.zip; None: the newest run under --runs-dir (of --env)"""
+    env: str | None = None
+    """environment: HybridPartition-v0 or HybridTraining-v0; None: the run's, or
+    HybridPartition-v0 when there is no run"""
     runs_dir: Path = Path("runs")
     """where to look for the newest trained run when --model is not given"""
     policies: str = ""
@@ -114,15 +118,16 @@ class Weighting:
     sweep_key: str = ""
     sweep_value: float | None = None
     records: dict[str, list[EpisodeRecord]] = field(default_factory=dict)
+    env_id: str = envs.ENV_ID
 
 
 # -- planning: every check that can fail runs before any environment is built ------------------
-def parse_sweep(text: str) -> tuple[str, list[float]]:
+def parse_sweep(text: str, keys: Sequence[str] = SWEEP_KEYS) -> tuple[str, list[float]]:
     """``"energy=0.5,1,2"`` -> ``("energy", [0.5, 1.0, 2.0])``, or a one-line ValueError."""
     key, _, raw = (part.strip() for part in text.partition("="))
-    if key not in SWEEP_KEYS or not raw:
+    if key not in keys or not raw:
         raise ValueError(
-            f"--sweep {text!r} must be KEY=V1,V2,... with KEY one of {', '.join(SWEEP_KEYS)}"
+            f"--sweep {text!r} must be KEY=V1,V2,... with KEY one of {', '.join(keys)}"
         )
     try:
         values = [float(value) for value in raw.split(",") if value.strip()]
@@ -165,15 +170,17 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
         from agents.distributed import require_ray
 
         require_ray("--workers")
-    known = list(policy_names())
+    env_id = envs.check_env_id(args.env) if args.env is not None else None
     requested = [name.strip() for name in args.policies.split(",") if name.strip()]
     for name in requested:
-        if name not in known:
-            raise ValueError(f"unknown policy {name!r}: choose from {', '.join(known)}")
+        if name not in policy_names(env_id):
+            raise ValueError(
+                f"unknown policy {name!r}: choose from {', '.join(policy_names(env_id))}"
+            )
 
     model = args.model
     if model is None and (not requested or "ppo" in requested):
-        model = newest_run(args.runs_dir)
+        model = newest_run(args.runs_dir, env_id)
         if model is None and "ppo" in requested:
             raise ValueError(
                 f"policy ppo needs a trained run: pass --model RUN or train one under "
@@ -190,6 +197,19 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
         model = check_run(model)
         run_config = read_run_config(model)
         kwargs = env_kwargs_from_config(run_config)
+        trained_on = env_id_from_config(run_config)
+        if env_id not in (None, trained_on):
+            raise ValueError(
+                f"run {model} was trained on {trained_on}, not --env {env_id}: pass a run of "
+                f"{env_id} (or no --model)"
+            )
+        env_id = trained_on
+    env_id = env_id or envs.ENV_ID
+    known = list(policy_names(env_id))
+    for name in requested:
+        if name not in known:
+            raise ValueError(f"policy {name!r} does not act in {env_id}: choose from {known}")
+    weights_class = envs.REWARD_WEIGHTS[env_id]
     if args.model_weights is not None:
         if not args.model_weights.is_file():
             raise ValueError(f"--model-weights {args.model_weights} does not exist")
@@ -213,26 +233,28 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     kwargs["chip_offset"] = TEST_CHIP_OFFSET
     kwargs["chip_pool"] = held_out_pool(kwargs.get("chip_pool", ENV_CHIP_POOL), args.episodes)
     if args.reward_weights:
-        kwargs["reward"] = RewardWeights.parse(args.reward_weights).to_dict()
-    check_env_options(kwargs)
+        kwargs["reward"] = weights_class.parse(args.reward_weights).to_dict()
+    if env_id == envs.ENV_ID:  # HybridTraining-v0 checks its own when it is built
+        check_env_options(kwargs)
     require_dataset(kwargs["dataset"], kwargs.get("data_dir"))
 
     heuristics = [name for name in requested or known if name != "ppo"]
     policies = ["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else []
     params = heuristic_params(args.heuristic_params, model)
-    weightings = [Weighting(MAIN, kwargs, policies + heuristics, model, params)]
+    weightings = [Weighting(MAIN, kwargs, policies + heuristics, model, params, env_id=env_id)]
 
     if args.sweep:
-        key, values = parse_sweep(args.sweep)
+        sweep_keys = SWEEP_KEYS + (("training",) if env_id == envs.TRAINING_ENV_ID else ())
+        key, values = parse_sweep(args.sweep, sweep_keys)
         sweep_models = [Path(p.strip()) for p in args.sweep_models.split(",") if p.strip()]
         if sweep_models and len(sweep_models) != len(values):
             raise ValueError(
                 f"--sweep-models lists {len(sweep_models)} runs for {len(values)} --sweep "
                 "values: give one run per value, in the same order"
             )
-        base = resolve_reward(kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
+        base = weights_class.from_dict(kwargs["reward"]) if "reward" in kwargs else weights_class()
         for index, value in enumerate(values):
-            weights = RewardWeights.from_dict({**base.to_dict(), key: value})
+            weights = weights_class.from_dict({**base.to_dict(), key: value})
             sweep_model = check_run(sweep_models[index]) if sweep_models else None
             weightings.append(
                 Weighting(
@@ -243,6 +265,7 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
                     params,
                     key,
                     value,
+                    env_id=env_id,
                 )
             )
     return weightings, run_config
@@ -276,7 +299,7 @@ def heuristic_params(path: Path | None, run: Path | None) -> dict[str, dict[str,
 # -- running ---------------------------------------------------------------------------------------
 def run_weighting(weighting: Weighting, seeds: Sequence[int], progress: tqdm) -> Any:
     """Run every policy of ``weighting`` on every seed in one environment; returns the env."""
-    env = make_env_from_config({"env": weighting.env_kwargs})
+    env = make_env_from_config({"env": weighting.env_kwargs, "env_id": weighting.env_id})
     unwrapped = env.unwrapped
     chips = episode_chips(unwrapped.chip_offset, unwrapped.chip_pool, seeds[0], len(seeds))
     for name in weighting.policies:
@@ -386,12 +409,20 @@ def evaluate(args: EvaluationConfig) -> Path:
     total = sum(len(w.policies) for w in weightings) * len(seeds)
     start = time.perf_counter()
     with tqdm(total=total, unit="episode", disable=not args.progress) as progress:
+        if args.workers > 0 and main.env_id != envs.ENV_ID:
+            raise ValueError(
+                f"--workers runs {envs.ENV_ID} episodes only; drop it for {main.env_id}"
+            )
         if args.workers > 0:
             from agents.distributed import run_weightings  # Ray only when asked (issue 18)
 
             environments = run_weightings(weightings, seeds, args.workers, args.address, progress)
         else:
             environments = [run_weighting(weighting, seeds, progress) for weighting in weightings]
+    if main.env_id == envs.TRAINING_ENV_ID:  # its own tables and figures (issue 16)
+        from agents.training_comparison import write_training_results
+
+        return write_training_results(args, weightings, environments, run_config, out, seeds, start)
     env = environments[0].unwrapped
     all_analog, cheapest = energy_floor(env)
     summary = [row for w in weightings for row in summary_rows(w, cheapest, seeds)]
@@ -411,6 +442,7 @@ def evaluate(args: EvaluationConfig) -> Path:
                 "cheapest_energy_ratio": cheapest,
                 "configurations": {
                     w.label: {
+                        "env_id": w.env_id,
                         "env": w.env_kwargs,
                         "env_resolved": e.unwrapped.config,
                         "policies": w.policies,
@@ -493,7 +525,12 @@ def validate(folder: Path, progress: bool = True) -> int:
         if label not in configurations:
             raise ValueError(f"{steps_path} names weighting {label!r}, absent from {summary_path}")
         if label not in environments:
-            environments[label] = make_env_from_config({"env": configurations[label]["env"]})
+            environments[label] = make_env_from_config(
+                {
+                    "env": configurations[label]["env"],
+                    "env_id": configurations[label].get("env_id", envs.ENV_ID),
+                }
+            )
         steps = sorted(steps, key=lambda row: int(row["step"]))
         actions = [[int(a) for a in row["action"].split()] for row in steps]
         rewards = replay_episode(

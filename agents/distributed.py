@@ -253,7 +253,9 @@ def run_weightings(
         unwrapped = env.unwrapped
         chips = episode_chips(unwrapped.chip_offset, unwrapped.chip_pool, seeds[0], len(seeds))
         policies = {
-            name: make_policy(name, path=weighting.model) if name == "ppo" else make_policy(name)
+            name: make_policy(name, path=weighting.model)
+            if name == "ppo"
+            else make_policy(name, **weighting.heuristic_params.get(name, {}))
             for name in weighting.policies
         }
         for name, policy in policies.items():

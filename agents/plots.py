@@ -321,3 +321,90 @@ def plot_placements(
     )
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# -- partitioning during training (HybridTraining-v0, issue 16) ----------------------------------
+def plot_training_placements(
+    path: Path,
+    records_by_policy: Mapping[str, Sequence[EpisodeRecord]],
+    layer_names: Sequence[str],
+    step_labels: Sequence[str],
+    titles: Sequence[str],
+    digital_accuracies: Sequence[float],
+    subtitle: str,
+) -> None:
+    """Per policy: where each layer trained at each step of the run (majority over episodes;
+    the last column is also the deployed placement; ↺ marks a step most episodes rolled back)
+    and, below, each task's accuracy of the deployed network at each deployment age (mean,
+    band = min-max over episodes)."""
+    names = list(records_by_policy)
+    n_cols = min(len(names), min((4, 3), key=lambda c: -len(names) % c))
+    n_rows = math.ceil(len(names) / n_cols)
+    fig = plt.figure(figsize=(4.4 * n_cols, 4.6 * n_rows + 0.9), layout="constrained")
+    cells = np.atleast_1d(fig.subfigures(n_rows, n_cols, wspace=0.02, hspace=0.04)).ravel()
+    cmap = ListedColormap(PLACEMENT_COLOURS[:2])
+    task_colours = plt.get_cmap("Dark2").colors
+    for cell, name in zip(cells, names, strict=False):
+        records = records_by_policy[name]
+        top, bottom = cell.subplots(2, 1, height_ratios=[1.25, 1])
+        analog = np.array([[step["analog"] for step in r.steps] for r in records], dtype=float)
+        majority = (analog.mean(axis=0) > 0.5).T.astype(int)  # layers x steps
+        top.imshow(majority, aspect="auto", cmap=cmap, vmin=-0.5, vmax=1.5, interpolation="nearest")
+        steps = np.arange(len(step_labels))
+        rollbacks = np.mean([[bool(s["rolled_back"]) for s in r.steps] for r in records], axis=0)
+        labels = [
+            f"{label} ↺" if back > 0.5 else label
+            for label, back in zip(step_labels, rollbacks, strict=True)
+        ]
+        top.set_yticks(range(len(layer_names)), layer_names, fontsize=8)
+        top.set_xticks(steps, labels, fontsize=8)
+        top.set_xticks(steps - 0.5, minor=True)
+        top.set_yticks(np.arange(len(layer_names)) - 0.5, minor=True)
+        top.grid(which="minor", color="white", lw=0.6)
+        top.tick_params(which="minor", length=0)
+        top.set_xlabel("training step (the last one's placement is deployed)", fontsize=8)
+        top.set_title(name, fontsize=11, fontweight="bold")
+        ages = records[0].steps[-1]["deployment_ages_s"]
+        accuracies = np.stack([np.array(r.steps[-1]["deployed_accuracies"]) for r in records])
+        x = np.arange(len(ages))
+        for task in range(len(titles)):
+            colour = task_colours[task % len(task_colours)]
+            bottom.plot(x, accuracies[:, :, task].mean(axis=0), marker="o", ms=3, color=colour)
+            if len(records) > 1:
+                bottom.fill_between(
+                    x,
+                    accuracies[:, :, task].min(axis=0),
+                    accuracies[:, :, task].max(axis=0),
+                    color=colour,
+                    alpha=0.15,
+                    lw=0,
+                )
+            bottom.axhline(digital_accuracies[task], color=colour, ls=":", lw=0.9)
+        bottom.set_ylim(-0.02, 1.02)
+        bottom.set_ylabel("deployed accuracy", fontsize=9)
+        bottom.set_xticks(x, [time_label(a) for a in ages], fontsize=8)
+        bottom.set_xlabel("deployment age", fontsize=9)
+        bottom.grid(alpha=0.25)
+    for cell in cells[len(names) :]:
+        cell.set_facecolor("none")
+    handles: list[Any] = [
+        Patch(color=colour, label=f"trained {label}")
+        for colour, label in zip(PLACEMENT_COLOURS[:2], ACTION_NAMES[:2], strict=True)
+    ]
+    handles.append(Line2D([], [], ls="none", marker="$↺$", color="0.2", label="step rolled back"))
+    handles += [
+        Line2D([], [], color=task_colours[t], marker="o", ms=3, label=f"{title} accuracy")
+        for t, title in enumerate(titles)
+    ]
+    handles.append(Line2D([], [], color="0.3", ls=":", label="digital pretrained accuracy"))
+    fig.legend(
+        handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False
+    )
+    episodes = len(next(iter(records_by_policy.values())))
+    fig.suptitle(
+        f"Where each layer trained (majority over {episodes} episode"
+        f"{'s' * (episodes > 1)}) and how the deployed network held up\n{subtitle}",
+        fontsize=11,
+    )
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -2,9 +2,9 @@
 
 A run folder holds::
 
-    config.json          the training options ("args"), the environment's keyword arguments
-                         ("env") and their resolved values ("env_resolved"), the layer names,
-                         and the outcome ("result", later "comparison")
+    config.json          the training options ("args"), the environment's id ("env_id") and
+                         keyword arguments ("env") and their resolved values ("env_resolved"),
+                         the layer names, and the outcome ("result", later "comparison")
     model.zip            the final agent (stable-baselines3 / sb3-contrib archive)
     vecnormalize.pkl     the observation statistics the agent was trained with
     checkpoints/         ppo_<tag>_<steps>_steps.zip and ppo_vecnormalize_<steps>_steps.pkl
@@ -112,11 +112,17 @@ def env_kwargs_from_config(config: dict[str, Any]) -> dict[str, Any]:
         ) from None
 
 
+def env_id_from_config(config: dict[str, Any]) -> str:
+    """The environment a run was trained in (runs from before HybridTraining-v0 name none:
+    HybridPartition-v0)."""
+    import envs
+
+    return envs.check_env_id(config.get("env_id", envs.ENV_ID))
+
+
 def make_env_from_config(config: dict[str, Any], **overrides: Any) -> gym.Env:
     """Rebuild the environment a run was trained in (``overrides`` replace keyword arguments)."""
-    import envs  # noqa: F401  (registers the environment)
-
-    return gym.make(envs.ENV_ID, **{**env_kwargs_from_config(config), **overrides})
+    return gym.make(env_id_from_config(config), **{**env_kwargs_from_config(config), **overrides})
 
 
 def checkpoint_paths(folder: Path, steps: int, tag: str = "") -> tuple[Path, Path]:
@@ -149,7 +155,18 @@ def newest_checkpoint(folder: Path) -> tuple[Path, Path | None, int] | None:
     return max(found, key=lambda item: item[2]) if found else None
 
 
-def newest_run(runs_dir: Path) -> Path | None:
-    """The run folder under ``runs_dir`` whose model.zip was written last (None if none)."""
+def newest_run(runs_dir: Path, env_id: str | None = None) -> Path | None:
+    """The run folder under ``runs_dir`` whose model.zip was written last (None if none); with
+    ``env_id``, the newest trained in that environment."""
     models = [path for path in runs_dir.rglob(MODEL_FILE) if path.is_file()]
+    if env_id is not None:
+        models = [path for path in models if _trained_on(path.parent) == env_id]
     return max(models, key=lambda path: path.stat().st_mtime).parent if models else None
+
+
+def _trained_on(folder: Path) -> str | None:
+    """The environment id of a run folder (None if its config.json is unreadable)."""
+    try:
+        return env_id_from_config(read_run_config(folder))
+    except ValueError:
+        return None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 from stable_baselines3.common.utils import LinearSchedule
@@ -54,23 +55,43 @@ from agents.run_folder import (
     resolve_run,
     write_run_config,
 )
+from agents.training_reporting import compare_training_policies, format_training_table
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
 from envs.options import check_env_options
-from envs.rewards import RewardWeights
 from hybrid.data import require_dataset
 from hybrid.factory import import_factory
 
 DEFAULT_TIMESTEPS = 50_000
 """Chosen by measurement (README, Results): the validation return plateaus from about 20,000
 steps; 50,000 train in about 2 minutes with two environment processes on a 2-core CPU."""
+
+# Partitioning during training (issue 16): what differs on HybridTraining-v0.
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    envs.ENV_ID: {"timesteps": DEFAULT_TIMESTEPS, "gamma": 0.5, "n_steps": 256},
+    envs.TRAINING_ENV_ID: {"timesteps": 4_096, "gamma": 1.0, "n_steps": 128},
+}
+"""Defaults of the options left unset (None), per environment. HybridTraining-v0: its reward
+comes mostly at the end of a 4-step episode, so no discount; each step trains the network, so
+far fewer steps (4,096: 1,024 training runs; README, Partitioning during training) and shorter
+rollouts, for as many updates as that allows."""
+TRAINING_ENV_KWARGS: dict[str, dict[str, Any]] = {
+    envs.TRAINING_ENV_ID: {"training_streams": 8},
+}
+"""Keyword arguments of the training environments only (never validation nor evaluation):
+HybridTraining-v0's chips share 8 training streams, so that repeated trajectories are served
+from its cache of training states and cost only their deployment."""
 LR_SCHEDULES = ("constant", "linear")
 VEC_ENVS = ("subproc", "ray")
 
 
 @dataclass
 class TrainConfig:
-    """Train a PPO partitioning agent (stable-baselines3) on HybridPartition-v0."""
+    """Train a PPO partitioning agent (stable-baselines3) on HybridPartition-v0 or
+    HybridTraining-v0."""
 
+    env: str = envs.ENV_ID
+    """environment: HybridPartition-v0 (where each layer runs over a deployment) or
+    HybridTraining-v0 (where each layer trains, then the deployment)"""
     dataset: str = "digits"
     """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
     model_factory: str | None = None
@@ -84,8 +105,8 @@ class TrainConfig:
     scenario: str = envs.DEFAULT_SCENARIO
     """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ..."""
     timesteps: int | None = None
-    """total environment steps (default 50000; --resume keeps the run's own total unless given;
-    the steps already done count towards it)"""
+    """total environment steps (default 50000, 4096 on HybridTraining-v0; --resume keeps the
+    run's own total unless given; the steps already done count towards it)"""
     seed: int = 0
     """seeds PPO, the environments' chip draws and the comparison"""
     train_chips: int | None = None
@@ -103,7 +124,7 @@ class TrainConfig:
     reward_weights: str = ""
     """reward weights, e.g. 'energy=1,task_loss=50,reprogram=1' (empty: the defaults)"""
     env_config: Path | None = None
-    """JSON file of extra HybridPartition-v0 keyword arguments (timeline, energy_table, ...)"""
+    """JSON file of extra environment keyword arguments (timeline, energy_table, ...)"""
     noise_scale: float = 1.0
     """multiplier of the programming and read noise of the scenario's hardware"""
     drift_scale: float = 1.0
@@ -130,15 +151,16 @@ class TrainConfig:
     lr_schedule: str = "constant"
     """constant, or linear: the learning rate decays linearly to 0 at --timesteps (the
     rl-baselines3-zoo ``lin_`` schedule), so the last updates fine-tune instead of jumping"""
-    n_steps: int = 256
-    """rollout length per environment between updates"""
+    n_steps: int | None = None
+    """rollout length per environment between updates (default 256; 128 on HybridTraining-v0)"""
     batch_size: int = 128
     """minibatch size of the PPO update"""
     n_epochs: int = 10
     """PPO epochs per update"""
-    gamma: float = 0.5
-    """discount factor: the decision is nearly myopic (drift does not depend on the placement),
-    and a short horizon lowers the variance of the advantages"""
+    gamma: float | None = None
+    """discount factor (default 0.5; 1.0 on HybridTraining-v0, whose reward comes at the end):
+    a deployment's decision is nearly myopic (drift does not depend on the placement), and a
+    short horizon lowers the variance of the advantages"""
     gae_lambda: float = 0.95
     """GAE lambda"""
     ent_coef: float = 0.0
@@ -171,14 +193,18 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
-        """The run folder: ``out``, or the default name (after the model factory, if any)."""
+        """The run folder: ``out``, or the default name (after the model factory, if any;
+        ``training-`` in front on HybridTraining-v0)."""
+        if self.out is not None:
+            return self.out
         name = self.model_factory.replace(":", ".") if self.model_factory else self.dataset
-        return self.out or default_run_dir(name, self.scenario, self.seed)
+        folder = default_run_dir(name, self.scenario, self.seed)
+        return folder if self.env == envs.ENV_ID else folder.with_name(f"training-{folder.name}")
 
 
 # -- the environments ---------------------------------------------------------------------------
 def env_kwargs(config: TrainConfig) -> dict[str, Any]:
-    """The HybridPartition-v0 keyword arguments for these options (validated early): the
+    """The environment's keyword arguments for these options (validated early): the
     ``--env-config`` file's, then the command line's."""
     command_line: dict[str, Any] = {"dataset": config.dataset, "scenario": config.scenario}
     if config.noise_scale != 1.0:
@@ -188,7 +214,8 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
     if config.data_dir is not None:
         command_line["data_dir"] = config.data_dir
     if config.reward_weights:
-        command_line["reward"] = RewardWeights.parse(config.reward_weights).to_dict()
+        weights = envs.REWARD_WEIGHTS[envs.check_env_id(config.env)]
+        command_line["reward"] = weights.parse(config.reward_weights).to_dict()
     if config.train_chips is not None:
         command_line["chip_pool"] = config.train_chips
 
@@ -223,7 +250,8 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
             f"--train-chips must be in 1..{VALIDATION_CHIP_OFFSET} (validation chips start at "
             f"{VALIDATION_CHIP_OFFSET}), got {pool}"
         )
-    check_env_options(kwargs)
+    if config.env == envs.ENV_ID:  # HybridTraining-v0 checks its own when the probe is built
+        check_env_options(kwargs)
     require_dataset(config.dataset, config.data_dir)
     return kwargs
 
@@ -256,8 +284,9 @@ def make_vec_env(
     vec_env: str = "subproc",
     address: str | None = None,
     cpus_per_env: float = 1.0,
+    env_id: str = envs.ENV_ID,
 ) -> VecEnv:
-    """``n_envs`` monitored copies of the environment: one process each when > 1, or with
+    """``n_envs`` monitored copies of environment ``env_id``: one process each when > 1, or with
     ``vec_env="ray"`` one Ray actor each (``cpus_per_env`` CPUs, on the cluster at ``address``).
     With ``drift_scales``, environment ``i`` multiplies the drift by ``drift_scales[i % len]``."""
 
@@ -270,9 +299,9 @@ def make_vec_env(
         def build():
             import gymnasium as gym
 
-            import envs as registered  # registers the environment in the subprocess
+            import envs as registered  # noqa: F401  (registers the environments in the subprocess)
 
-            env = gym.make(registered.ENV_ID, **rank_kwargs)
+            env = gym.make(env_id, **rank_kwargs)
             env.reset(seed=seed + rank)
             return env
 
@@ -475,8 +504,9 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
             )
         saved = read_run_config(out)
         return resumed_config(config, saved), env_kwargs_from_config(saved), saved
-    if config.timesteps is None:
-        config = dataclasses.replace(config, timesteps=DEFAULT_TIMESTEPS)
+    defaults = ENV_DEFAULTS[envs.check_env_id(config.env)]
+    unset = {key: value for key, value in defaults.items() if getattr(config, key) is None}
+    config = dataclasses.replace(config, **unset)
     check_options(config)
     kwargs = env_kwargs(config)
     return config, kwargs, {"args": jsonable(dataclasses.asdict(config)), "env": kwargs}
@@ -489,25 +519,31 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
     # Build one environment here first: pretrain (or load) the model once so the worker
     # processes find it cached, fail on bad settings before any folder or process exists, and
     # record the fully resolved environment configuration.
-    probe = envs.HybridPartitionEnv(**kwargs)
+    probe = gym.make(config.env, **kwargs).unwrapped
+    run["env_id"] = config.env
     run["env_resolved"] = probe.config
     run["layers"] = list(probe.layer_names)
     del probe
     out.mkdir(parents=True, exist_ok=True)
 
+    train_kwargs = dict(kwargs)
+    for key, value in TRAINING_ENV_KWARGS.get(config.env, {}).items():
+        train_kwargs[key] = min(value, kwargs["chip_pool"]) if key == "training_streams" else value
     venv = make_vec_env(
-        kwargs,
+        train_kwargs,
         config.n_envs,
         config.seed,
         config.train_drift_scales,
         config.vec_env,
         config.address,
         config.ray_cpus_per_env,
+        config.env,
     )
     eval_env = make_vec_env(
         {**kwargs, "chip_offset": VALIDATION_CHIP_OFFSET},
         1,
         config.seed + VALIDATION_SEED_OFFSET,
+        env_id=config.env,
     )
     resumed_from = newest_checkpoint(out) if config.resume else None
     if config.resume and resumed_from is None:
@@ -606,25 +642,35 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
         return out
     print(f"trained {model.num_timesteps} steps in {wall_s:.0f} s; run folder: {out}")
     if config.compare_episodes > 0:
-        run["comparison"] = final_comparison(out, kwargs, config.seed, config.compare_episodes)
+        run["comparison"] = final_comparison(
+            out, kwargs, config.seed, config.compare_episodes, config.env
+        )
         write_run_config(out, run)
     return out
 
 
 def final_comparison(
-    out: Path, kwargs: dict[str, Any], seed: int, episodes: int
+    out: Path, kwargs: dict[str, Any], seed: int, episodes: int, env_id: str = envs.ENV_ID
 ) -> list[dict[str, Any]]:
-    """The trained agent against all-digital and greedy on held-out chips, printed as a table."""
-    import gymnasium as gym
-
-    env = gym.make(envs.ENV_ID, **{**kwargs, "chip_offset": TEST_CHIP_OFFSET})
-    policies = {
-        "ppo": PPOPolicy(path=out),
-        "all-digital": make_policy("all-digital"),
-        "greedy": make_policy("greedy"),
-    }
+    """The trained agent against all-digital and greedy (on HybridTraining-v0: all-digital and
+    LionHeart-style training) on held-out chips, printed as a table."""
+    env = gym.make(env_id, **{**kwargs, "chip_offset": TEST_CHIP_OFFSET})
+    baselines = FINAL_BASELINES[env_id]
+    policies = {"ppo": PPOPolicy(path=out), **{name: make_policy(name) for name in baselines}}
     seeds = list(range(seed, seed + episodes))
-    rows = compare_policies(env, policies, seeds)
+    if env_id == envs.TRAINING_ENV_ID:
+        rows = compare_training_policies(env, policies, seeds)
+        table = format_training_table(rows)
+    else:
+        rows = compare_policies(env, policies, seeds)
+        table = format_table(rows)
     print(f"\ncomparison on {len(seeds)} held-out chips (seeds {seeds[0]}..{seeds[-1]}):")
-    print(format_table(rows))
+    print(table)
     return rows
+
+
+FINAL_BASELINES: dict[str, tuple[str, ...]] = {
+    envs.ENV_ID: ("all-digital", "greedy"),
+    envs.TRAINING_ENV_ID: ("all-digital-training", "lionheart-training"),
+}
+"""The heuristics the end of a training run compares the agent with, per environment."""

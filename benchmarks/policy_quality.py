@@ -112,7 +112,7 @@ def measure(
     its exhaustive search would take hours; ``ray``: episodes as Ray tasks)."""
     config = read_run_config(run)
     env = held_out_env(config, episodes)
-    names = [n for n in agents.policy_names() if n != "ppo" and n not in skip]
+    names = [n for n in agents.policy_names(envs.ENV_ID) if n != "ppo" and n not in skip]
     policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in names}}
     records = run_all(env, policies, episodes, ray)
     rows = [summarise(name, recs) for name, recs in records.items()]

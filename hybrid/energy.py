@@ -18,7 +18,9 @@ The model, per layer and per sample:
   to the consuming layer; an analog head also pays for its own output crossing.
 
 Reprogramming a layer's PCM devices is priced separately (:func:`reprogram_energy_pj`), since it
-is an occasional action, not a per-inference cost.
+is an occasional action, not a per-inference cost. Training (forward, backward and weight
+updates on either substrate, for the training-time environment) is priced by
+:func:`training_energy` with the extra prices of :class:`TrainingEnergyTable`.
 """
 
 from __future__ import annotations
@@ -38,12 +40,16 @@ __all__ = [
     "EnergyTable",
     "LayerEnergy",
     "LayerSpec",
+    "TrainingEnergy",
+    "TrainingEnergyTable",
     "energy_per_inference",
     "get_energy_table",
+    "get_training_energy_table",
     "layer_compute_pj",
     "reprogram_energy_pj",
     "substrate_cost_table",
     "tiles_used",
+    "training_energy",
 ]
 
 LAYER_KINDS = ("conv", "linear")
@@ -384,3 +390,231 @@ def substrate_cost_table(
         for column, analog in enumerate((False, True)):
             costs[index, column] = sum(layer_compute_pj(spec, analog, table))
     return costs
+
+
+# -- training ------------------------------------------------------------------------------------
+# Training a layer costs more than running it: a forward pass, a backward pass (the gradient with
+# respect to the layer's input, and the gradient with respect to its weights) and, once per
+# mini-batch, an update of every weight. The prices below extend the inference table to that.
+
+
+@dataclass(frozen=True)
+class TrainingEnergyTable:
+    """Prices of training a layer on either substrate, beyond the inference table.
+
+    The inference :class:`EnergyTable` still prices every analog matrix-vector product
+    (``analog_pj_per_mac`` plus ``tile_periphery_pj`` per tile per MVM), every crossing and the
+    programming of a tile (``reprogram_pj_per_weight``). This table adds what only training does.
+
+    Digital training runs in FP16 arithmetic (inference is INT8). Analog training follows the
+    mixed-precision in-memory scheme (Le Gallo et al., Nature Electronics 2018; Nandakumar et
+    al., Frontiers in Neuroscience 2020): the forward pass and the input gradient are
+    matrix-vector products on the crossbar (the backward one through the transposed array), the
+    weight gradient (an outer product of inputs and errors) is computed digitally and
+    accumulated in a high-precision digital variable, and the devices receive programming pulses
+    (no verify) when the accumulated update exceeds their granularity.
+
+    Attributes:
+        digital_pj_per_mac: pJ per FP16 multiply-accumulate in training, operand SRAM traffic
+            included. Default 2.0, sweep 1-5. AN ESTIMATE from Horowitz, ISSCC 2014 (45 nm):
+            16-bit float multiply 1.1 pJ + add 0.4 pJ, plus ~0.5 pJ of SRAM traffic as in the
+            inference figure.
+        input_gradient_macs_per_mac: MACs of the gradient with respect to a layer's input, per
+            forward MAC. Default 1 (the transposed product); layers fed by the network input need
+            none. Source: standard backpropagation (the backward pass costs about twice the
+            forward one: Epoch AI, "What's the backward-forward FLOP ratio for neural
+            networks?", 2021).
+        weight_gradient_macs_per_mac: MACs of the gradient with respect to a layer's weights,
+            per forward MAC. Default 1 (the outer product); same source. Computed digitally on
+            both substrates.
+        update_pj_per_weight: pJ to update one weight (or, analog, its digital accumulator) once
+            per mini-batch: read weight, gradient and momentum, a 32-bit multiply-add, write
+            back. Default 25, sweep 10-50. AN ESTIMATE from Horowitz, ISSCC 2014: four 32-bit
+            accesses to an 8 KB SRAM at ~5 pJ plus a 32-bit float multiply-add (4.6 pJ).
+        analog_update_pulses_per_weight: programming pulses one analog weight receives per
+            mini-batch update. Default 1, sweep 0.01-2. AN ESTIMATE, an upper bound: the
+            mixed-precision scheme transfers at most about one device-granularity step per
+            update at usual learning rates, and most devices get none.
+        pulse_pj: pJ of one PCM programming pulse without verify. Default 20, sweep 5-50. AN
+            ESTIMATE, the per-pulse figure behind ``EnergyTable.reprogram_pj_per_weight`` (2
+            devices x ~10 program-verify pulses x ~20 pJ).
+        readout_pj_per_weight: pJ to read one weight off a tile into digital memory when a layer
+            moves from analog to digital training. Default 2, sweep 1-10. AN ESTIMATE: one
+            8-bit conversion (~0.15 pJ, see ``tile_periphery_pj``) and one SRAM write.
+    """
+
+    digital_pj_per_mac: float = _price(2.0, "pJ/MAC", "1-5")
+    input_gradient_macs_per_mac: float = _price(1.0, "MACs per forward MAC", "1")
+    weight_gradient_macs_per_mac: float = _price(1.0, "MACs per forward MAC", "1")
+    update_pj_per_weight: float = _price(25.0, "pJ per weight per update", "10-50")
+    analog_update_pulses_per_weight: float = _price(1.0, "pulses per weight per update", "0.01-2")
+    pulse_pj: float = _price(20.0, "pJ/pulse", "5-50")
+    readout_pj_per_weight: float = _price(2.0, "pJ/weight", "1-10")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _is_real(value) or not math.isfinite(value) or value < 0:
+                raise ValueError(
+                    f"TrainingEnergyTable.{f.name} must be a finite number >= 0 "
+                    f"({f.metadata['unit']}), got {value!r}; use e.g. {f.default} "
+                    f"(sweep range {f.metadata['sweep']})"
+                )
+            object.__setattr__(self, f.name, float(value))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainingEnergyTable:
+        """Build from a JSON-style mapping; missing keys take defaults, unknown keys raise."""
+        if not isinstance(d, Mapping):
+            raise ValueError(
+                f"TrainingEnergyTable.from_dict needs a mapping, got {type(d).__name__}"
+            )
+        valid = tuple(f.name for f in dataclasses.fields(cls))
+        unknown = sorted(set(d) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"unknown TrainingEnergyTable key(s) {unknown}; valid keys are: {', '.join(valid)}"
+            )
+        return cls(**dict(d))
+
+    def to_dict(self) -> dict[str, float]:
+        """Every field as a JSON-friendly dict (inverse of :meth:`from_dict`)."""
+        return dataclasses.asdict(self)
+
+
+def get_training_energy_table(
+    table: TrainingEnergyTable | Mapping[str, Any] | None,
+) -> TrainingEnergyTable:
+    """A table, a JSON-style dict of fields, or None (the defaults)."""
+    if table is None:
+        return TrainingEnergyTable()
+    if isinstance(table, TrainingEnergyTable):
+        return table
+    if isinstance(table, Mapping):
+        return TrainingEnergyTable.from_dict(table)
+    raise ValueError(
+        f"training energy table must be a TrainingEnergyTable, dict or None, "
+        f"got {type(table).__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class TrainingEnergy:
+    """Energy of training a network for a number of samples and updates, per layer and cause.
+
+    Every array has one entry per layer, in pJ. ``forward_pj`` and ``backward_pj`` are the
+    matrix products (and, analog, their tile periphery), ``update_pj`` the weight updates
+    (digital arithmetic and, analog, the programming pulses), ``crossing_pj`` the activations
+    and gradients crossing between substrates, ``switch_pj`` writing weights onto a tile or
+    reading them off it when a layer changes substrate.
+    """
+
+    forward_pj: np.ndarray
+    backward_pj: np.ndarray
+    update_pj: np.ndarray
+    crossing_pj: np.ndarray
+    switch_pj: np.ndarray
+
+    @property
+    def layer_pj(self) -> np.ndarray:
+        """Total per layer (pJ)."""
+        return (
+            self.forward_pj + self.backward_pj + self.update_pj + self.crossing_pj + self.switch_pj
+        )
+
+    @property
+    def total_pj(self) -> float:
+        """Total over the network (pJ)."""
+        return float(self.layer_pj.sum())
+
+    def as_dict(self) -> dict[str, float]:
+        """Totals by cause, in pJ."""
+        return {
+            "total_pj": self.total_pj,
+            "forward_pj": float(self.forward_pj.sum()),
+            "backward_pj": float(self.backward_pj.sum()),
+            "update_pj": float(self.update_pj.sum()),
+            "crossing_pj": float(self.crossing_pj.sum()),
+            "switch_pj": float(self.switch_pj.sum()),
+        }
+
+
+def training_energy(
+    specs: Sequence[LayerSpec],
+    placement: Sequence[bool] | np.ndarray,
+    samples: int,
+    updates: int,
+    previous: Sequence[bool] | np.ndarray | None = None,
+    rewritten: Sequence[bool] | np.ndarray | None = None,
+    table: EnergyTable | None = None,
+    training_table: TrainingEnergyTable | None = None,
+) -> TrainingEnergy:
+    """Energy of training with ``placement[i]`` True (layer i trained on its analog tile) for
+    ``samples`` samples (forward and backward passes) and ``updates`` mini-batch updates.
+
+    Per layer and sample, with ``m`` its MACs and ``T`` the training table:
+
+    * digital: forward ``m`` and backward ``m * (input_gradient + weight_gradient)`` MACs at
+      ``T.digital_pj_per_mac``;
+    * analog: forward and input gradient are analog MVMs on the tile (inference price, per-tile
+      periphery included), the weight gradient ``m * weight_gradient`` digital MACs;
+
+    and per update, ``n_weights * T.update_pj_per_weight``, plus for an analog layer
+    ``n_weights * analog_update_pulses_per_weight * pulse_pj``. Layers fed by the network input
+    need no input gradient. Crossings: activations forward and gradients backward cross the same
+    edges, twice the inference crossings per sample (the input gradient of a layer fed by the
+    network input is not computed, so it crosses nothing). Switching (``previous`` = last
+    placement): a layer that moves onto its tile, or whose tile is rewritten
+    (``rewritten``, e.g. after a rollback), pays ``reprogram_pj_per_weight`` per weight; one that
+    leaves its tile pays ``readout_pj_per_weight`` per weight.
+    """
+    table = get_energy_table(table)
+    train = get_training_energy_table(training_table)
+    _check_specs(specs)
+    analog = np.array(_as_placement(placement, len(specs)))
+    before = (
+        np.zeros(len(specs), bool)
+        if previous is None
+        else np.array(_as_placement(previous, len(specs)))
+    )
+    again = (
+        np.zeros(len(specs), bool)
+        if rewritten is None
+        else np.array(_as_placement(rewritten, len(specs)))
+    )
+    if samples < 0 or updates < 0:
+        raise ValueError(f"samples and updates must be >= 0, got {samples} and {updates}")
+    n = len(specs)
+    forward, backward, update, crossing, switch = (np.zeros(n) for _ in range(5))
+    inference = energy_per_inference(specs, analog, table)
+    for index, spec in enumerate(specs):
+        input_gradient = spec.parent is not None
+        macs = spec.macs
+        if analog[index]:
+            mvm_pj = sum(layer_compute_pj(spec, True, table))
+            forward[index] = samples * mvm_pj
+            backward[index] = samples * (
+                (mvm_pj * train.input_gradient_macs_per_mac if input_gradient else 0.0)
+                + macs * train.weight_gradient_macs_per_mac * train.digital_pj_per_mac
+            )
+            per_weight = train.update_pj_per_weight
+            per_weight += train.analog_update_pulses_per_weight * train.pulse_pj
+        else:
+            forward[index] = samples * macs * train.digital_pj_per_mac
+            gradient_macs = macs * train.weight_gradient_macs_per_mac
+            if input_gradient:
+                gradient_macs += macs * train.input_gradient_macs_per_mac
+            backward[index] = samples * gradient_macs * train.digital_pj_per_mac
+            per_weight = train.update_pj_per_weight
+        update[index] = updates * spec.n_weights * per_weight
+        layer = inference.layers[index]
+        backward_crossing = layer.crossing_pj
+        if not input_gradient and analog[index]:
+            # the network input's side of the edge needs no gradient
+            backward_crossing -= spec.in_activations * table.crossing_pj_per_activation
+        crossing[index] = samples * (layer.crossing_pj + backward_crossing)
+        if analog[index] and (not before[index] or again[index]):
+            switch[index] = spec.n_weights * table.reprogram_pj_per_weight
+        elif before[index] and not analog[index]:
+            switch[index] = spec.n_weights * train.readout_pj_per_weight
+    return TrainingEnergy(forward, backward, update, crossing, switch)

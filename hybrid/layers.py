@@ -117,6 +117,24 @@ class HybridLayer(nn.Module):
                 self.sync_to_digital()
         self._use_analog = analog
 
+    def train_on_tile(self) -> None:
+        """Run on the analog tile for hardware-aware (in-the-loop) training.
+
+        The tile gets the current weights as they are, unprogrammed: AIHWKit's hardware-aware
+        training adds its noise in the forward pass (weight modifier, output noise, I/O
+        quantisation) and leaves programming noise and drift to inference, as the paper's
+        wrapper does when it switches a layer to analog during training. The tile is in train
+        mode while the module is; an optimiser step on it is read back to the digital weights by
+        ``set_analog(False)``, as after any analog training. Calling :meth:`program` (or
+        :meth:`drift_to`) afterwards turns it into an inference tile again.
+        """
+        if not self._use_analog or self._programmed:
+            if self._use_analog:  # an inference tile: its weights back to digital first
+                self.set_analog(False)
+            self.sync_to_analog()  # the digital weights, with no programming noise
+        self._use_analog = True
+        self.analog.train(self.training)
+
     def sync_to_analog(self) -> None:
         """Copy the digital weights onto the analog tile (it must be programmed again)."""
         with torch.no_grad():

@@ -156,8 +156,14 @@ def test_bad_evaluation_seed(tmp_path, cli_error, evaluate_main):
         ({"pretrain": {"epoch": 3}}, "unknown pretrain setting(s) ['epoch']"),
         ({"eval_size": 0}, "eval_size=0 must be an integer >= 1 or null"),
         ({"reward": {"task_weights": 2}}, "task_weights must be a list of numbers"),
-        ({"reward": "task_weights=1/1/1"}, "task_weights has 3 weight(s) but the model has 2 task(s)"),
-        ({"model": "my.module:build"}, "model='my.module:build' must be a torch module; to name one by import path use model_factory"),
+        (
+            {"reward": "task_weights=1/1/1"},
+            "task_weights has 3 weight(s) but the model has 2 task(s)",
+        ),
+        (
+            {"model": "my.module:build"},
+            "model='my.module:build' must be a torch module; to name one by import path use model_factory",
+        ),
     ],
 )
 def test_bad_environment_arguments_are_one_line_errors(cache_dir, kwargs, needle):

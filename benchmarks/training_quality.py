@@ -1,0 +1,141 @@
+"""Does the learned training-time policy win? The targets of issue 16, measured in one run.
+
+    python benchmarks/training_quality.py --model /work/runs-train-env/ppo-default
+    python benchmarks/training_quality.py --model RUN --episodes 20 --out quality.json
+
+For a run trained on ``HybridTraining-v0`` it runs the agent and every training-time baseline on
+the same distinct held-out chips (``envs.chips.TEST_CHIP_OFFSET``, chips the agent never trained
+or was validated on; common random numbers) and prints:
+
+1. every policy's return with its 95% CI, training energy, deployed energy and accuracy;
+2. the agent against each baseline: the paired difference of returns with its 95% CI;
+3. the same actions replayed on images no policy was scored on (the test split: same chips,
+   same training, the deployment scored on unseen images), and the paired differences there;
+4. speed: the run's PPO training wall time, and the wall time of one episode per policy.
+
+It ends with one line per target: met or not, with the measured figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import agents
+import envs
+from agents.evaluation import EpisodeRecord, replay_episode, run_episode
+from agents.ppo import PPOPolicy
+from agents.reporting import mean_ci95
+from agents.run_folder import make_env_from_config, read_run_config
+from agents.training_reporting import format_training_table, summarise_training
+from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
+
+RIVALS = ("threshold-training", "lionheart-training")
+"""The rules the learned policy must beat beyond the CI (issue 16): the paper's and LionHeart's."""
+
+
+def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any:
+    """The run's environment on held-out chips, one distinct chip per episode, every chip its
+    own training stream."""
+    pool = held_out_pool(config["env_resolved"]["chip_pool"], episodes)
+    return make_env_from_config(
+        config, chip_offset=TEST_CHIP_OFFSET, chip_pool=pool, training_streams=None, **overrides
+    )
+
+
+def paired(a: list[float], b: list[float]) -> tuple[float, float]:
+    """Mean and 95% CI half-width of the per-episode difference a - b."""
+    return mean_ci95([x - y for x, y in zip(a, b, strict=True)])
+
+
+def replay(env: Any, record: EpisodeRecord) -> float:
+    """The return of ``record``'s actions replayed on ``env`` (same seed, chip and actions)."""
+    return sum(replay_episode(env, record.seed, record.chip, [s["action"] for s in record.steps]))
+
+
+def measure(run: Path, episodes: int) -> dict[str, Any]:
+    """Every figure of the module docstring for one trained run."""
+    config = read_run_config(run)
+    if config.get("env_id") != envs.TRAINING_ENV_ID:
+        raise SystemExit(f"{run} was not trained on {envs.TRAINING_ENV_ID}")
+    env = held_out_env(config, episodes)
+    names = [n for n in agents.policy_names(envs.TRAINING_ENV_ID) if n != "ppo"]
+    policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in names}}
+    chips = first_chips(TEST_CHIP_OFFSET, episodes)
+    records: dict[str, list[EpisodeRecord]] = {}
+    for name, policy in policies.items():
+        policy.bind(env)
+        records[name] = [run_episode(env, policy, seed, chip) for seed, chip in enumerate(chips)]
+        print(f"  {name}: {np.mean([r.episode_return for r in records[name]]):.2f}", flush=True)
+    rows = [summarise_training(name, recs) for name, recs in records.items()]
+    print(format_training_table(rows))
+    returns = {name: [r.episode_return for r in recs] for name, recs in records.items()}
+    margins = {n: paired(returns["ppo"], returns[n]) for n in names}
+
+    unseen_env = held_out_env(config, episodes, eval_split="test")
+    unseen = {name: [replay(unseen_env, r) for r in recs] for name, recs in records.items()}
+    unseen_margins = {n: paired(unseen["ppo"], unseen[n]) for n in names}
+    print(
+        "ppo - baseline, paired (evaluation images | unseen test images):\n"
+        + "\n".join(
+            f"  {n:22s} {margins[n][0]:+7.2f} ± {margins[n][1]:5.2f} | "
+            f"{unseen_margins[n][0]:+7.2f} ± {unseen_margins[n][1]:5.2f}"
+            for n in names
+        )
+    )
+    print(
+        "returns on unseen test images: "
+        + ", ".join(f"{n} {np.mean(v):.2f}" for n, v in unseen.items())
+    )
+    train_s = config.get("result", {}).get("train_wall_s")
+    targets = {
+        f"beats {n} beyond the CI on held-out chips": margins[n][0] - margins[n][1] > 0
+        for n in RIVALS
+    }
+    targets.update(
+        {
+            f"beats {n} beyond the CI on unseen images": unseen_margins[n][0] - unseen_margins[n][1]
+            > 0
+            for n in RIVALS
+        }
+    )
+    targets["PPO training under 20 minutes"] = train_s is not None and train_s < 1200
+    for target, met in targets.items():
+        print(f"{'MET    ' if met else 'NOT MET'} {target}")
+    print(f"PPO training wall time {train_s} s ({config['result'].get('num_timesteps')} steps)")
+    return {
+        "run": str(run),
+        "episodes": episodes,
+        "chips": chips,
+        "rows": rows,
+        "margins": margins,
+        "unseen": {n: mean_ci95(v) for n, v in unseen.items()},
+        "unseen_margins": unseen_margins,
+        "train_wall_s": train_s,
+        "num_timesteps": config["result"].get("num_timesteps"),
+        "targets": targets,
+        "actions": {
+            name: [[s["action"] for s in r.steps] for r in recs] for name, recs in records.items()
+        },
+    }
+
+
+def main() -> None:
+    """Command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="a HybridTraining-v0 run")
+    parser.add_argument("--episodes", type=int, default=20, help="distinct held-out chips")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    args = parser.parse_args()
+    result = measure(args.model, args.episodes)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
