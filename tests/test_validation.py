@@ -162,7 +162,7 @@ def test_bad_evaluation_seed(tmp_path, cli_error, evaluate_main):
         ),
         (
             {"model": "my.module:build"},
-            "model='my.module:build' must be a torch module; to name one by import path use model_factory",
+            "to name one by import path use model_factory",
         ),
     ],
 )
