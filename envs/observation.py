@@ -14,7 +14,7 @@ feature for every task, then the global features. Every value is clipped to
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,10 +87,10 @@ class ObservationView(Mapping[str, Any]):
         return float(value) if isinstance(where, int) else value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(f.name for f in FEATURES)
+        return iter(f.name for f in self._layout.features)
 
     def __len__(self) -> int:
-        return len(FEATURES)
+        return len(self._layout.features)
 
 
 class ObservationLayout:
@@ -106,21 +106,25 @@ class ObservationLayout:
     48.0
     """
 
-    def __init__(self, n_layers: int, n_tasks: int) -> None:
+    def __init__(self, n_layers: int, n_tasks: int, features: Sequence[Feature] = FEATURES) -> None:
         if n_layers < 1 or n_tasks < 1:
             raise ValueError(f"an observation needs layers and tasks, got {n_layers}, {n_tasks}")
         self.n_layers, self.n_tasks = int(n_layers), int(n_tasks)
-        per_layer = len(LAYER_FEATURES)
+        self.features: tuple[Feature, ...] = tuple(features)
+        """The features, in the order of the vector within their scope (default: the deployment
+        environment's :data:`FEATURES`; the training-time environment has its own)."""
+        layer_names, task_names, global_names = _names(self.features)
+        per_layer = len(layer_names)
         self._index: dict[str, np.ndarray | int] = {}
-        for column, name in enumerate(LAYER_FEATURES):
+        for column, name in enumerate(layer_names):
             self._index[name] = column + per_layer * np.arange(self.n_layers)
         start = per_layer * self.n_layers
-        for block, name in enumerate(TASK_FEATURES):
+        for block, name in enumerate(task_names):
             self._index[name] = start + block * self.n_tasks + np.arange(self.n_tasks)
-        start += len(TASK_FEATURES) * self.n_tasks
-        for offset, name in enumerate(GLOBAL_FEATURES):
+        start += len(task_names) * self.n_tasks
+        for offset, name in enumerate(global_names):
             self._index[name] = start + offset
-        self.size = start + len(GLOBAL_FEATURES)
+        self.size = start + len(global_names)
 
     @property
     def space(self) -> spaces.Box:
@@ -141,7 +145,7 @@ class ObservationLayout:
         if missing or unknown:
             raise ValueError(f"observation features missing {missing}, unknown {unknown}")
         vector = np.empty(self.size, dtype=np.float64)
-        for feature in FEATURES:
+        for feature in self.features:
             where = self._index[feature.name]
             value = np.asarray(values[feature.name], dtype=np.float64)
             expected = () if isinstance(where, int) else where.shape
@@ -163,28 +167,40 @@ class ObservationLayout:
         return ObservationView(self, observation)
 
 
-def describe() -> str:
+def _names(features: Sequence[Feature]) -> tuple[tuple[str, ...], ...]:
+    """The names of the layer, task and global features, each in order."""
+    for feature in features:
+        if feature.scope not in SCOPES:
+            raise ValueError(f"feature {feature.name!r}: scope must be one of {SCOPES}")
+    if len({f.name for f in features}) != len(features):
+        raise ValueError("observation features need distinct names")
+    return tuple(tuple(f.name for f in features if f.scope == scope) for scope in SCOPES)
+
+
+def describe(features: Sequence[Feature] = FEATURES) -> str:
     """The observation as a Markdown table (Num | Observation | Min | Max) for ``L`` layers and
     ``T`` tasks; ``name[i]`` is layer ``i``'s value, ``name[k]`` task ``k``'s, both counted from
-    0. It is the table of the environment's docstring."""
-    per_layer = len(LAYER_FEATURES)
+    0. It is the table of the environment's docstring (``features``: the deployment
+    environment's by default)."""
+    layer_names, task_names, global_names = _names(features)
+    per_layer = len(layer_names)
     rows = ["| Num | Observation | Min | Max |", "|---|---|---|---|"]
 
     def bound(value: float) -> str:
         return f"{value:g}"
 
     position = 0
-    for feature in FEATURES:
+    for feature in features:
         if feature.scope == "layer":
             num = f"{per_layer}i" if position == 0 else f"{per_layer}i + {position}"
             what = f"`{feature.name}`[i]: {feature.description}"
         elif feature.scope == "task":
-            block = TASK_FEATURES.index(feature.name)
+            block = task_names.index(feature.name)
             num = f"{per_layer}L + " + ({0: "", 1: "T + "}.get(block, f"{block}T + ")) + "k"
             what = f"`{feature.name}`[k]: {feature.description}"
         else:
-            offset = GLOBAL_FEATURES.index(feature.name)
-            num = f"{per_layer}L + {len(TASK_FEATURES)}T" + (f" + {offset}" if offset else "")
+            offset = global_names.index(feature.name)
+            num = f"{per_layer}L + {len(task_names)}T" + (f" + {offset}" if offset else "")
             what = f"`{feature.name}`: {feature.description}"
         rows.append(f"| {num} | {what} | {bound(feature.low)} | {bound(feature.high)} |")
         position += feature.scope == "layer"
