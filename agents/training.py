@@ -56,7 +56,7 @@ from agents.run_folder import (
 )
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
 from envs.options import check_env_options
-from envs.rewards import RewardWeights
+from envs.rewards import resolve_reward
 from hybrid.data import require_dataset
 
 DEFAULT_TIMESTEPS = 50_000
@@ -72,7 +72,8 @@ class TrainConfig:
     dataset: str = "digits"
     """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
     scenario: str = envs.DEFAULT_SCENARIO
-    """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ..."""
+    """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ...,
+    stream-strong-drift, stream-no-compensation"""
     timesteps: int | None = None
     """total environment steps (default 50000; --resume keeps the run's own total unless given;
     the steps already done count towards it)"""
@@ -119,9 +120,11 @@ class TrainConfig:
     """minibatch size of the PPO update"""
     n_epochs: int = 10
     """PPO epochs per update"""
-    gamma: float = 0.5
-    """discount factor: the decision is nearly myopic (drift does not depend on the placement),
-    and a short horizon lowers the variance of the advantages"""
+    gamma: float | None = None
+    """discount factor (default: the scenario's, ``Scenario.discount``): 0.5 where the decision
+    is nearly myopic (drift does not depend on the placement) and a short horizon lowers the
+    variance of the advantages; 0.9 in the streaming scenarios, where a programming pays back
+    over the traffic of the next steps"""
     gae_lambda: float = 0.95
     """GAE lambda"""
     ent_coef: float = 0.0
@@ -170,7 +173,10 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
     if config.data_dir is not None:
         command_line["data_dir"] = config.data_dir
     if config.reward_weights:
-        command_line["reward"] = RewardWeights.parse(config.reward_weights).to_dict()
+        # Laid over the scenario's own reward (a streaming scenario keeps its service levels).
+        scenario_reward = envs.get_scenario(config.scenario).reward
+        weights = resolve_reward(config.reward_weights, scenario_reward)[1]
+        command_line["reward"] = weights.to_dict()
     if config.train_chips is not None:
         command_line["chip_pool"] = config.train_chips
 
@@ -429,6 +435,8 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
         return resumed_config(config, saved), env_kwargs_from_config(saved), saved
     if config.timesteps is None:
         config = dataclasses.replace(config, timesteps=DEFAULT_TIMESTEPS)
+    if config.gamma is None:
+        config = dataclasses.replace(config, gamma=envs.get_scenario(config.scenario).discount)
     check_options(config)
     kwargs = env_kwargs(config)
     return config, kwargs, {"args": jsonable(dataclasses.asdict(config)), "env": kwargs}
