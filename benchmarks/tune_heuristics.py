@@ -1,19 +1,28 @@
-"""Sweep the one parameter of each tunable heuristic on the training chips.
+"""Sweep the parameters of each tunable heuristic on the training chips.
 
     python benchmarks/tune_heuristics.py [--scenario strong-drift] [--seeds 5] [--chips 0]
+    python benchmarks/tune_heuristics.py --scenario stream-strong-drift \
+        --out runs/quality/digits-stream-strong-drift/heuristics.json
 
 A heuristic's default should be its best setting, chosen the way a learned policy's
 hyperparameters are: on chips used for training (``--chips``, the first of the pool of 16),
 never on the held-out chips every comparison reports (``envs.chips.TEST_CHIP_OFFSET``). For
-each policy and value it prints the mean episode return over reset seeds ``0..seeds-1`` with
+each policy and setting it prints the mean episode return over reset seeds ``0..seeds-1`` with
 its 95% CI, the mean energy per inference relative to all-digital, and the wall time; the
-best value of each policy is marked.
+best setting of each policy is marked. ``--out FILE`` writes the best settings as
+``{"params": {policy: {parameter: value}}}``: put it in a run folder as ``heuristics.json`` and
+``benchmarks/policy_quality.py`` runs the rules with them on that run's scenario, so the rules
+get a tuning budget of their own scenario, as the agent does.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import sys
 import time
+from pathlib import Path
 
 import gymnasium as gym
 
@@ -22,13 +31,15 @@ import envs
 from agents.evaluation import run_episode
 from agents.reporting import mean_ci95
 
-SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
-    "greedy": ("tolerance", (0.005, 0.02, 0.04, 0.08, 0.12, 0.2)),
-    "greedy-preview": ("tolerance", (0.0, 0.003, 0.005, 0.01, 0.02)),
-    "saving-vs-noise": ("noise_weight", (0.25, 0.5, 1.0, 2.0)),
-    "threshold": ("threshold", (0.13, 0.15, 0.2, 0.25)),
+SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
+    "greedy": {"tolerance": (0.005, 0.02, 0.04, 0.08, 0.12, 0.2)},
+    "greedy-preview": {"tolerance": (0.0, 0.003, 0.005, 0.01, 0.02)},
+    "saving-vs-noise": {"noise_weight": (0.25, 0.5, 1.0, 2.0)},
+    "threshold": {"threshold": (0.13, 0.15, 0.2, 0.25)},
+    "noise-refresh": {"refresh_noise": (0.1, 0.2, 0.3, 0.5), "min_load": (0.25, 0.5, 1.0)},
+    "scheduled-refresh": {"refresh_hour": (4.0, 6.0, 8.0), "max_noise": (0.2, 0.35, 0.5, 1.0)},
 }
-"""Policy -> (parameter, values tried)."""
+"""Policy -> each parameter and the values tried (every combination)."""
 
 
 def main() -> None:
@@ -39,6 +50,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="reset seeds (episodes) per value")
     parser.add_argument("--chips", type=int, default=0, help="chip_offset of the pool of 16")
     parser.add_argument("--policies", default=",".join(SWEEPS), help="comma-separated")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file of the best settings")
     args = parser.parse_args()
 
     env = gym.make(
@@ -51,27 +63,48 @@ def main() -> None:
         f"{args.dataset}, scenario {args.scenario}, chips {args.chips}-{args.chips + 15}, "
         f"reset seeds 0-{args.seeds - 1}"
     )
+    best_settings: dict[str, dict[str, float]] = {}
+    table: dict[str, list[dict[str, float]]] = {}
     for name in args.policies.split(","):
         if name not in SWEEPS:
             raise SystemExit(f"no sweep for {name!r}; choose from {', '.join(SWEEPS)}")
-        parameter, values = SWEEPS[name]
+        grid = SWEEPS[name]
         results = []
-        for value in values:
-            policy = agents.make_policy(name, env, **{parameter: value})
+        for values in itertools.product(*grid.values()):
+            setting = dict(zip(grid, values, strict=True))
+            policy = agents.make_policy(name, env, **setting)
             start = time.perf_counter()
             records = [run_episode(env, policy, seed) for seed in range(args.seeds)]
             wall = time.perf_counter() - start
             mean, ci = mean_ci95([r.episode_return for r in records])
             energy = sum(r.mean_energy_ratio for r in records) / len(records)
-            results.append((value, mean, ci, energy, wall))
+            results.append((setting, mean, ci, energy, wall))
         best = max(results, key=lambda row: row[1])[0]
-        print(f"\n{name} ({parameter})")
-        for value, mean, ci, energy, wall in results:
-            mark = "  <- best" if value == best else ""
+        best_settings[name] = best
+        table[name] = [
+            {**setting, "return": mean, "ci95": ci, "energy": energy}
+            for setting, mean, ci, energy, _ in results
+        ]
+        print(f"\n{name} ({', '.join(grid)})")
+        for setting, mean, ci, energy, wall in results:
+            mark = "  <- best" if setting == best else ""
+            text = " ".join(f"{key}={value:<6g}" for key, value in setting.items())
             print(
-                f"  {parameter}={value:<6g} return {mean:8.2f} ± {ci:5.2f}  "
-                f"energy {energy:.3f}  {wall:5.1f} s{mark}"
+                f"  {text} return {mean:8.2f} ± {ci:5.2f}  energy {energy:.3f}  {wall:5.1f} s{mark}"
             )
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        report = {
+            "command": sys.argv,
+            "scenario": args.scenario,
+            "dataset": args.dataset,
+            "chips": [args.chips, args.chips + 15],
+            "seeds": args.seeds,
+            "params": best_settings,
+            "sweeps": table,
+        }
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.out}")
 
 
 if __name__ == "__main__":
