@@ -526,14 +526,14 @@ class NoiseRefreshPolicy(Policy):
     triggered reprogramming against drift, Joshi et al., Nature Communications 2020; Le Gallo et
     al., Nature Electronics 2023), with the refresh deferred to busy hours so that its energy is
     amortised. Defaults: the best of ``benchmarks/tune_heuristics.py``'s sweep on the training
-    chips of ``stream-strong-drift``.
+    chips of ``stream-fast-drift``.
 
     Args:
         refresh_noise: measured relative output noise above which a tile is refreshed.
         min_load: load (last step's requests / reference volume) below which refreshes wait.
     """
 
-    def __init__(self, refresh_noise: float = 0.3, min_load: float = 0.5) -> None:
+    def __init__(self, refresh_noise: float = 0.55, min_load: float = 1.0) -> None:
         super().__init__()
         self.refresh_noise = float(refresh_noise)
         self.min_load = float(min_load)
@@ -574,14 +574,14 @@ class ScheduledRefreshPolicy(Policy):
     Source: scheduled recalibration in a low-traffic window, the usual operations practice for
     drifting analog hardware (Joshi et al., Nature Communications 2020 recalibrate PCM
     periodically). Defaults: the best of ``benchmarks/tune_heuristics.py``'s sweep on the
-    training chips of ``stream-strong-drift``.
+    training chips of ``stream-fast-drift``.
 
     Args:
         refresh_hour: clock hour of the daily refresh (0-24).
         max_noise: measured relative output noise above which a layer runs digital.
     """
 
-    def __init__(self, refresh_hour: float = 6.0, max_noise: float = 0.5) -> None:
+    def __init__(self, refresh_hour: float = 6.0, max_noise: float = 0.6) -> None:
         super().__init__()
         if not 0 <= refresh_hour < 24:
             raise ValueError(

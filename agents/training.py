@@ -73,7 +73,7 @@ class TrainConfig:
     """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
     scenario: str = envs.DEFAULT_SCENARIO
     """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ...,
-    stream-strong-drift, stream-no-compensation"""
+    stream-fast-drift, stream-strong-drift"""
     timesteps: int | None = None
     """total environment steps (default 50000; --resume keeps the run's own total unless given;
     the steps already done count towards it)"""

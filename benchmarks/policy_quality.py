@@ -4,7 +4,7 @@
     python benchmarks/policy_quality.py --model runs/digits-strong-drift-seed0   # measure only
     python benchmarks/policy_quality.py --scenarios paper,strong-drift
     python benchmarks/policy_quality.py --model runs/digits32-sd-hwa --episodes 10 --skip oracle
-    python benchmarks/policy_quality.py --scenarios stream-strong-drift,stream-no-compensation
+    python benchmarks/policy_quality.py --scenarios stream-fast-drift,stream-strong-drift
 
 For every (dataset, scenario) it trains the agent with ``train_agent.py``'s defaults (timing the
 wall clock) unless runs are given, then runs the agent and every heuristic on the same held-out

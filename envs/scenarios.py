@@ -135,14 +135,27 @@ inferences' energy) pays back only over several steps of traffic; at data-centre
 negligible and the decision is per step again."""
 STREAM_TILE_BUDGET = 3
 """Tiles of the streaming scenarios' chip: half of the six 256x256 tiles the paper's network
-needs (one per layer). The three layers that save the most energy per tile (fc1, fc2, conv2:
-0.77 of the all-digital energy of an inference, 0.97 of the largest possible saving) fit; the
-rest compete for freed tiles, and a layer moved off its tiles must be programmed again."""
-STREAM_REWARD = StreamingRewardWeights(service_floors=(0.93, 0.95))
+needs (one per layer), as real chips hold fewer tiles than the networks they serve. The three
+layers that save the most energy per tile fit (fc1, fc2, conv2 analog: 0.244 of the all-digital
+energy per inference, 97% of the largest possible saving; fc1 and fc2 alone: 0.359); the rest
+compete for freed tiles, and a layer moved off its tiles must be programmed again."""
+STREAM_REWARD = StreamingRewardWeights(service_floors=(0.90, 0.93))
 """The default weights (an extra wrong answer costs 50 all-digital inferences' energy) plus
-service levels: each step must serve the 10-class task at >= 93% and the binary task at >= 95%
-accuracy (the all-digital model: 96.9% and 97.8% on the evaluation images), at 100 per unit of
-shortfall per reference volume."""
+service levels: each step must serve the 10-class task at >= 90% and the binary task at >= 93%
+accuracy (the all-digital model: 96.9% and 97.8% on the evaluation images; the floors sit far
+enough below that a step of a few dozen requests served digitally rarely misses them), at 100
+per unit of shortfall per reference volume."""
+STREAM_FAST_DRIFT_HARDWARE = get_hardware("pcm-compensated-3x").replace(
+    name="pcm-compensated-fast-drift",
+    description="Global drift compensation, 3x programming and read noise, drift exponents "
+    "6.75x the measured devices': fresh tiles of fc1 and fc2 hold for about a day, then fail.",
+    drift_scale=6.75,
+)
+"""A stress setting chosen by measurement (README, "Streaming workloads and limited tiles"):
+with it, fc1 and fc2 left on their tiles degrade over the days, refreshed daily they beat both
+that and all-digital, and one programming of both (325 all-digital inferences' energy) pays back
+only over several steps of daytime traffic. At 6x drift a daily refresh only ties leaving the
+tiles alone; at 7.5x refreshed tiles only tie all-digital."""
 STREAM_DISCOUNT = 0.9
 """A programming pays back over about five to ten two-hour steps of traffic, so the learner
 looks about ten steps ahead (1 / (1 - 0.9))."""
@@ -181,24 +194,24 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     # Streaming (issue 17): actions shape the future. README, "Streaming workloads and limited
     # tiles", gives the generator, the budget and the measurements.
-    "stream-strong-drift": Scenario(
-        "stream-strong-drift",
+    "stream-fast-drift": Scenario(
+        "stream-fast-drift",
         "An edge device's three days in two-hour steps (daily cycle, quiet nights, bursts of "
-        "the binary task) on a 3-tile chip with strong drift: tiles must be refreshed about "
-        "daily, and a programming pays only over the traffic that follows it.",
-        "pcm-strong-drift",
+        "the binary task) on a 3-tile chip whose tiles hold for about a day: refreshing pays "
+        "only over the traffic that follows, so when to reprogram is a planning decision.",
+        STREAM_FAST_DRIFT_HARDWARE,
         STREAM_TIMELINE,
         workload="daily-cycle",
         tile_budget=STREAM_TILE_BUDGET,
         reward=STREAM_REWARD,
         discount=STREAM_DISCOUNT,
     ),
-    "stream-no-compensation": Scenario(
-        "stream-no-compensation",
-        "The same stream and 3-tile chip with the paper's PCM devices without drift "
-        "compensation: tiles hold for hours and degrade over days, so refreshes are rarer and "
-        "their timing against the daily cycle matters more.",
-        "pcm-no-compensation",
+    "stream-strong-drift": Scenario(
+        "stream-strong-drift",
+        "The same stream and 3-tile chip with the default scenario's devices (no compensation, "
+        "2x noise and drift): fc1 and fc2 hold for days but conv2 does not, so the best use of "
+        "the tiles is static and a refresh never pays; a control for stream-fast-drift.",
+        "pcm-strong-drift",
         STREAM_TIMELINE,
         workload="daily-cycle",
         tile_budget=STREAM_TILE_BUDGET,
