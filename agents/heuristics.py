@@ -487,13 +487,28 @@ class OraclePolicy(Policy):
         return self._candidates[best_index].copy()
 
 
-def _tile_set(env: HybridPartitionEnv) -> np.ndarray:
+def _tile_set(env: HybridPartitionEnv, layers: int | None) -> np.ndarray:
     """The layers a stream rule keeps on tiles: those that save energy when analog, in order of
-    energy saved per tile, while they fit the chip's budget (all of them without a budget)."""
+    energy saved per tile, while they fit the chip's budget (all of them without a budget), and
+    at most the first ``layers`` of them (None: no limit)."""
     if env.tiles is not None:
-        return env.tiles.initial()
-    costs = substrate_cost_table(env.specs, env.energy_table)
-    return costs[:, 0] > costs[:, 1]
+        chosen = env.tiles.initial()
+        order = [i for i in env.tiles.priority if chosen[i]]
+    else:
+        costs = substrate_cost_table(env.specs, env.energy_table)
+        saving = costs[:, 0] - costs[:, 1]
+        order = [int(i) for i in np.argsort(-saving, kind="stable") if saving[i] > 0]
+    tile_set = np.zeros(env.n_layers, dtype=bool)
+    tile_set[order[:layers]] = True
+    return tile_set
+
+
+def _check_layers(name: str, layers: int | None) -> int | None:
+    if layers is None:
+        return None
+    if isinstance(layers, bool) or not float(layers).is_integer() or layers < 1:
+        raise ValueError(f"{name} layers must be an integer >= 1 (or None: all that fit)")
+    return int(layers)
 
 
 def _clock_hour(view: Any) -> float:
@@ -507,9 +522,9 @@ class NoiseRefreshPolicy(Policy):
     """A practitioner's rule for a request stream: refresh a tile when its measured noise
     crosses a threshold, but only while the traffic can pay for it.
 
-    The tile set is every layer that saves energy when analog, in order of energy saved per
-    tile, as many as the chip's tiles hold (the chip's initial placement). At each step, for each
-    layer of the set, from the observation only:
+    The tile set is the layers that save energy when analog, in order of energy saved per tile,
+    as many as the chip's tiles hold (the chip's initial placement), at most ``layers`` of them.
+    At each step, for each layer of the set, from the observation only:
 
     * on tiles, measured noise (``noise``) at most ``refresh_noise``: analog;
     * on tiles, noise above it, and the last step's load (``load``, requests over the
@@ -531,17 +546,22 @@ class NoiseRefreshPolicy(Policy):
     Args:
         refresh_noise: measured relative output noise above which a tile is refreshed.
         min_load: load (last step's requests / reference volume) below which refreshes wait.
+        layers: at most this many layers on tiles, those saving most per tile first (None:
+            as many as fit).
     """
 
-    def __init__(self, refresh_noise: float = 0.55, min_load: float = 1.0) -> None:
+    def __init__(
+        self, refresh_noise: float = 0.55, min_load: float = 1.0, layers: int | None = None
+    ) -> None:
         super().__init__()
         self.refresh_noise = float(refresh_noise)
         self.min_load = float(min_load)
+        self.layers = _check_layers("noise-refresh", layers)
 
     def bind(self, env: Any) -> NoiseRefreshPolicy:
         """Work out the tile set."""
         super().bind(env)
-        self._set = _tile_set(self.env)
+        self._set = _tile_set(self.env, self.layers)
         return self
 
     def act(self, observation: np.ndarray) -> np.ndarray:
@@ -564,12 +584,14 @@ class NoiseRefreshPolicy(Policy):
 class ScheduledRefreshPolicy(Policy):
     """A maintenance window: reprogram the tile set once a day at a fixed clock hour.
 
-    The tile set is chosen as by ``noise-refresh``. At the first step that starts at or after
-    ``refresh_hour`` each day (clock from the observation's ``clock_cos``/``clock_sin``) every
-    layer of the set is reprogrammed (programmed, if it has no tiles). Between refreshes a layer
-    of the set runs analog while its measured noise is at most ``max_noise``, and digital (its
-    tiles freed) once it exceeds it, until the next window. Without a workload (no clock in the
-    observation) it never refreshes. Deployable: it reads the clock and the measured noise.
+    The tile set is chosen as by ``noise-refresh`` (at most ``layers`` layers). At the first
+    step that starts at or after ``refresh_hour`` each day (clock from the observation's
+    ``clock_cos``/``clock_sin``) every layer of the set is reprogrammed (programmed, if it has no
+    tiles). Between refreshes a layer of the set on tiles runs analog while its measured noise
+    is at most ``max_noise``, and digital (its tiles freed) once it exceeds it, until the next
+    window.
+    Without a workload (no clock in the observation) it never refreshes. Deployable: it reads
+    the clock and the measured noise.
 
     Source: scheduled recalibration in a low-traffic window, the usual operations practice for
     drifting analog hardware (Joshi et al., Nature Communications 2020 recalibrate PCM
@@ -579,9 +601,13 @@ class ScheduledRefreshPolicy(Policy):
     Args:
         refresh_hour: clock hour of the daily refresh (0-24).
         max_noise: measured relative output noise above which a layer runs digital.
+        layers: at most this many layers on tiles, those saving most per tile first (None:
+            as many as fit).
     """
 
-    def __init__(self, refresh_hour: float = 6.0, max_noise: float = 0.6) -> None:
+    def __init__(
+        self, refresh_hour: float = 6.0, max_noise: float = 0.6, layers: int | None = None
+    ) -> None:
         super().__init__()
         if not 0 <= refresh_hour < 24:
             raise ValueError(
@@ -590,12 +616,13 @@ class ScheduledRefreshPolicy(Policy):
             )
         self.refresh_hour = float(refresh_hour)
         self.max_noise = float(max_noise)
+        self.layers = _check_layers("scheduled-refresh", layers)
         self._previous_hour: float | None = None
 
     def bind(self, env: Any) -> ScheduledRefreshPolicy:
         """Work out the tile set."""
         super().bind(env)
-        self._set = _tile_set(self.env)
+        self._set = _tile_set(self.env, self.layers)
         return self
 
     def reset(self) -> None:
@@ -606,8 +633,9 @@ class ScheduledRefreshPolicy(Policy):
         """Reprogram the set when the clock passes the window, else analog while quiet enough."""
         env = self._require_env()
         view = env.observation_layout.view(observation)
-        action = np.where(self._set & (view["noise"] <= self.max_noise), ANALOG, DIGITAL)
-        action = action.astype(np.int64)
+        resident = view["resident"] > 0.5 if "resident" in view else np.ones(env.n_layers, bool)
+        quiet = self._set & resident & (view["noise"] <= self.max_noise)
+        action = np.where(quiet, ANALOG, DIGITAL).astype(np.int64)
         if "clock_cos" not in view:
             return action
         hour = _clock_hour(view)

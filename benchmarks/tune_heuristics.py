@@ -38,8 +38,16 @@ SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
     "threshold": {"threshold": (0.13, 0.15, 0.2, 0.25)},
     # Measured noise of fc1/fc2/conv2 on the streaming chips: about 0.4 two hours after
     # programming, 0.55 after 12 h, 0.7 after 3 days; 10 never triggers.
-    "noise-refresh": {"refresh_noise": (0.45, 0.5, 0.55, 0.6, 0.65, 10.0), "min_load": (0.5, 1.0)},
-    "scheduled-refresh": {"refresh_hour": (4.0, 6.0, 8.0), "max_noise": (0.5, 0.55, 0.6, 10.0)},
+    "noise-refresh": {
+        "refresh_noise": (0.45, 0.5, 0.55, 0.6, 10.0),
+        "min_load": (0.5, 1.0),
+        "layers": (1, 2, 3),
+    },
+    "scheduled-refresh": {
+        "refresh_hour": (4.0, 6.0, 8.0),
+        "max_noise": (0.5, 0.6, 10.0),
+        "layers": (1, 2, 3),
+    },
 }
 """Policy -> each parameter and the values tried (every combination)."""
 
