@@ -42,7 +42,12 @@ from agents.run_folder import (
 )
 from envs.chips import ENV_CHIP_POOL, TEST_CHIP_OFFSET, episode_chips, held_out_pool
 from envs.options import check_env_options
-from envs.rewards import DEFAULT_REWARD_WEIGHTS, RewardWeights, resolve_reward
+from envs.rewards import (
+    DEFAULT_REWARD_WEIGHTS,
+    RewardWeights,
+    StreamingRewardWeights,
+    resolve_reward,
+)
 from hybrid.data import require_dataset
 from hybrid.factory import import_factory
 
@@ -146,7 +151,17 @@ def weights_text(weights: RewardWeights) -> str:
         text += ",task_weights=" + "/".join(f"{w:g}" for w in weights.task_weights)
     if weights.task_metric != DEFAULT_REWARD_WEIGHTS.task_metric:
         text += f",task_metric={weights.task_metric}"
+    if isinstance(weights, StreamingRewardWeights) and weights.service_floors:
+        text += f",service={weights.service:g},service_floors="
+        text += "/".join(f"{floor:g}" for floor in weights.service_floors)
     return text
+
+
+def reward_weights(kwargs: Mapping[str, Any]) -> RewardWeights:
+    """The weights an environment made with ``kwargs`` uses: its ``reward`` laid over its
+    scenario's (``DEFAULT_REWARD_WEIGHTS`` for a custom callable)."""
+    default = envs.get_scenario(kwargs.get("scenario")).reward
+    return resolve_reward(kwargs.get("reward"), default)[1] or DEFAULT_REWARD_WEIGHTS
 
 
 def check_run(path: Path) -> Path:
@@ -233,7 +248,11 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     kwargs["chip_offset"] = TEST_CHIP_OFFSET
     kwargs["chip_pool"] = held_out_pool(kwargs.get("chip_pool", ENV_CHIP_POOL), args.episodes)
     if args.reward_weights:
-        kwargs["reward"] = weights_class.parse(args.reward_weights).to_dict()
+        if env_id == envs.ENV_ID:
+            scenario_reward = envs.get_scenario(kwargs["scenario"]).reward
+            kwargs["reward"] = resolve_reward(args.reward_weights, scenario_reward)[1].to_dict()
+        else:
+            kwargs["reward"] = weights_class.parse(args.reward_weights).to_dict()
     if env_id == envs.ENV_ID:  # HybridTraining-v0 checks its own when it is built
         check_env_options(kwargs)
     require_dataset(kwargs["dataset"], kwargs.get("data_dir"))
@@ -252,9 +271,14 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
                 f"--sweep-models lists {len(sweep_models)} runs for {len(values)} --sweep "
                 "values: give one run per value, in the same order"
             )
-        base = weights_class.from_dict(kwargs["reward"]) if "reward" in kwargs else weights_class()
+        if env_id == envs.ENV_ID:
+            base = reward_weights(kwargs)
+        else:
+            base = (
+                weights_class.from_dict(kwargs["reward"]) if "reward" in kwargs else weights_class()
+            )
         for index, value in enumerate(values):
-            weights = weights_class.from_dict({**base.to_dict(), key: value})
+            weights = type(base).from_dict({**base.to_dict(), key: value})
             sweep_model = check_run(sweep_models[index]) if sweep_models else None
             weightings.append(
                 Weighting(
@@ -363,7 +387,7 @@ def step_rows(weighting: Weighting, layer_names: Sequence[str]) -> list[dict[str
 def summary_rows(weighting: Weighting, floor: float, seeds: Sequence[int]) -> list[dict[str, Any]]:
     """One ``summary.csv`` row per policy: reporting.summarise plus the configuration."""
     kwargs = weighting.env_kwargs
-    weights = resolve_reward(kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
+    weights = reward_weights(kwargs)
     rows = []
     for name, records in weighting.records.items():
         row = {
@@ -460,7 +484,7 @@ def evaluate(args: EvaluationConfig) -> Path:
     )
 
     titles = task_titles(environments[0])
-    weights = resolve_reward(main.env_kwargs.get("reward"))[1] or DEFAULT_REWARD_WEIGHTS
+    weights = reward_weights(main.env_kwargs)
     subtitle = (
         f"{env.config['dataset']}, scenario {main.env_kwargs['scenario']}, "
         f"{len(seeds)} held-out chip episode{'s' * (len(seeds) > 1)}, "

@@ -41,11 +41,23 @@ def summarise(name: str, records: Sequence[EpisodeRecord]) -> dict[str, Any]:
         "reprogrammings": float(np.mean([r.n_reprogrammed for r in records])),
         "wall_s_per_episode": float(np.mean([r.wall_s for r in records])),
     }
+    if "served_energy_pj" in records[0].steps[0]:
+        # A request stream: energy actually spent (programming included) per request served.
+        row["served_energy_vs_digital"] = float(
+            np.mean([served_energy_ratio(record) for record in records])
+        )
     for task in range(accuracies.shape[2]):
         row[f"task{task + 1}_acc_mean"] = float(accuracies[:, :, task].mean())
         row[f"task{task + 1}_acc_worst"] = float(accuracies[:, :, task].min(axis=1).mean())
         row[f"task{task + 1}_acc_digital"] = float(digital[task])
     return row
+
+
+def served_energy_ratio(record: EpisodeRecord) -> float:
+    """A streaming episode's energy, programming included, over serving the same requests all
+    digitally."""
+    spent = sum(step["served_energy_pj"] for step in record.steps)
+    return spent / sum(step["served_digital_energy_pj"] for step in record.steps)
 
 
 def compare_policies(

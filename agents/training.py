@@ -58,6 +58,7 @@ from agents.run_folder import (
 from agents.training_reporting import compare_training_policies, format_training_table
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
 from envs.options import check_env_options
+from envs.rewards import resolve_reward
 from hybrid.data import require_dataset
 from hybrid.factory import import_factory
 
@@ -67,10 +68,11 @@ steps; 50,000 train in about 2 minutes with two environment processes on a 2-cor
 
 # Partitioning during training (issue 16): what differs on HybridTraining-v0.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    envs.ENV_ID: {"timesteps": DEFAULT_TIMESTEPS, "gamma": 0.5, "n_steps": 256},
+    envs.ENV_ID: {"timesteps": DEFAULT_TIMESTEPS, "n_steps": 256},
     envs.TRAINING_ENV_ID: {"timesteps": 4_096, "gamma": 1.0, "n_steps": 128},
 }
-"""Defaults of the options left unset (None), per environment. HybridTraining-v0: its reward
+"""Defaults of the options left unset (None), per environment (HybridPartition-v0's discount
+is its scenario's, ``Scenario.discount``). HybridTraining-v0: its reward
 comes mostly at the end of a 4-step episode, so no discount; each step trains the network, so
 far fewer steps (4,096: 1,024 training runs; README, Partitioning during training) and shorter
 rollouts, for as many updates as that allows."""
@@ -103,7 +105,8 @@ class TrainConfig:
     """file of weights for the model (torch.save(model.state_dict(), path)): the factory's, or
     the paper network's instead of pretraining it"""
     scenario: str = envs.DEFAULT_SCENARIO
-    """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ..."""
+    """named scenario (hardware + timeline): paper, no-compensation, strong-drift, ...,
+    stream-fast-drift, stream-strong-drift"""
     timesteps: int | None = None
     """total environment steps (default 50000, 4096 on HybridTraining-v0; --resume keeps the
     run's own total unless given; the steps already done count towards it)"""
@@ -158,9 +161,11 @@ class TrainConfig:
     n_epochs: int = 10
     """PPO epochs per update"""
     gamma: float | None = None
-    """discount factor (default 0.5; 1.0 on HybridTraining-v0, whose reward comes at the end):
-    a deployment's decision is nearly myopic (drift does not depend on the placement), and a
-    short horizon lowers the variance of the advantages"""
+    """discount factor (default: the scenario's, ``Scenario.discount``, on HybridPartition-v0;
+    1.0 on HybridTraining-v0, whose reward comes at the end): 0.5 where the decision is nearly
+    myopic (drift does not depend on the placement) and a short horizon lowers the variance of
+    the advantages; 0.9 in the streaming scenarios, where a programming pays back over the
+    traffic of the next steps"""
     gae_lambda: float = 0.95
     """GAE lambda"""
     ent_coef: float = 0.0
@@ -214,8 +219,14 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
     if config.data_dir is not None:
         command_line["data_dir"] = config.data_dir
     if config.reward_weights:
-        weights = envs.REWARD_WEIGHTS[envs.check_env_id(config.env)]
-        command_line["reward"] = weights.parse(config.reward_weights).to_dict()
+        if config.env == envs.ENV_ID:
+            # Laid over the scenario's own reward (a streaming scenario keeps its service levels).
+            scenario_reward = envs.get_scenario(config.scenario).reward
+            weights = resolve_reward(config.reward_weights, scenario_reward)[1]
+            command_line["reward"] = weights.to_dict()
+        else:
+            weights_class = envs.REWARD_WEIGHTS[envs.check_env_id(config.env)]
+            command_line["reward"] = weights_class.parse(config.reward_weights).to_dict()
     if config.train_chips is not None:
         command_line["chip_pool"] = config.train_chips
 
@@ -507,6 +518,8 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
     defaults = ENV_DEFAULTS[envs.check_env_id(config.env)]
     unset = {key: value for key, value in defaults.items() if getattr(config, key) is None}
     config = dataclasses.replace(config, **unset)
+    if config.gamma is None:
+        config = dataclasses.replace(config, gamma=envs.get_scenario(config.scenario).discount)
     check_options(config)
     kwargs = env_kwargs(config)
     return config, kwargs, {"args": jsonable(dataclasses.asdict(config)), "env": kwargs}

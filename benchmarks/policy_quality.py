@@ -4,18 +4,22 @@
     python benchmarks/policy_quality.py --model runs/digits-strong-drift-seed0   # measure only
     python benchmarks/policy_quality.py --scenarios paper,strong-drift
     python benchmarks/policy_quality.py --model runs/digits32-sd-hwa --episodes 10 --skip oracle
+    python benchmarks/policy_quality.py --scenarios stream-fast-drift,stream-strong-drift
 
 For every (dataset, scenario) it trains the agent with ``train_agent.py``'s defaults (timing the
 wall clock) unless runs are given, then runs the agent and every heuristic on the same held-out
 chips (common random numbers) and prints:
 
-1. quality: the agent against every heuristic, with the paired 95% CI of the difference, and
-   its gap to the myopic oracle. Deployable heuristics (observation and calibration
-   measurements only) are the rivals; the privileged ones (``greedy-preview``, ``oracle``: they
-   score candidates on the reward's own images at the end of the coming interval) are
-   references. Every policy's actions are also replayed on images no policy has seen (the
-   test split, same chips and tile states): the part of a privileged policy's lead that
-   vanishes there was selection on the evaluation images, not a better placement;
+1. quality, headline first: every policy's actions replayed on images no policy, tuning or
+   training reward used (the test split; same chips, tile states and request streams), the
+   agent against every heuristic with the paired 95% CI of the difference. Then, secondary,
+   the same on the evaluation images the reward (and the agent's training) used, and the gap to
+   the myopic oracle. Deployable heuristics (observation and calibration measurements only) are
+   the rivals; the privileged ones (``greedy-preview``, ``oracle``: they score candidates on
+   the reward's own images at the end of the coming interval) are references; the part of
+   their lead that vanishes on unseen images was selection on the evaluation images. A run
+   folder's ``heuristics.json`` (``benchmarks/tune_heuristics.py --out``: each rule's best
+   parameters on that scenario's training chips) sets the rules' parameters;
 2. energy and accuracy: energy per inference relative to all-digital, the saving as a fraction
    of the best possible one (all layers analog), and the worst step of each task's accuracy
    against all-digital (mean over episodes, with its CI);
@@ -50,6 +54,9 @@ from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
 
 STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 """Placements that never change over the deployment."""
+HEURISTICS_FILE = "heuristics.json"
+"""The rules' tuned parameters a run folder may hold, ``{"params": {policy: {name: value}}}``
+(``benchmarks/tune_heuristics.py --out RUN/heuristics.json``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +112,18 @@ def paired(a: list[EpisodeRecord], b: list[EpisodeRecord]) -> tuple[float, float
     return mean_ci95([x.episode_return - y.episode_return for x, y in zip(a, b, strict=True)])
 
 
+def tuned_parameters(run: Path) -> dict[str, dict[str, Any]]:
+    """The rules' parameters tuned for this run's scenario on training chips
+    (``RUN/heuristics.json``, written by ``benchmarks/tune_heuristics.py --out``); empty when
+    the run has none (every rule at its default)."""
+    path = run / HEURISTICS_FILE
+    if not path.exists():
+        return {}
+    params = json.loads(path.read_text())["params"]
+    print(f"  rule parameters tuned on training chips ({path}): {params}")
+    return params
+
+
 def measure(
     run: Path, episodes: int, skip: tuple[str, ...] = (), ray: RayOptions | None = None
 ) -> dict[str, Any]:
@@ -113,10 +132,13 @@ def measure(
     config = read_run_config(run)
     env = held_out_env(config, episodes)
     names = [n for n in agents.policy_names(envs.ENV_ID) if n != "ppo" and n not in skip]
-    policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in names}}
+    params = tuned_parameters(run)
+    policies = {
+        "ppo": PPOPolicy(path=run),
+        **{n: agents.make_policy(n, **params.get(n, {})) for n in names},
+    }
     records = run_all(env, policies, episodes, ray)
     rows = [summarise(name, recs) for name, recs in records.items()]
-    print(format_table(rows))
     result: dict[str, Any] = {"rows": rows, "records": records, "config": config}
     ppo = records["ppo"]
     privileged = [n for n in names if policies[n].uses_preview]
@@ -155,6 +177,15 @@ def measure(
     ]
     result["oracle_s"] = float(np.mean([r.wall_s for r in records.get("oracle", [])] or [np.nan]))
     result["ppo_s"] = float(np.mean([r.wall_s for r in ppo]))
+    if "served_energy_vs_digital" in rows[0]:
+        result["served_energy"] = {row["policy"]: row["served_energy_vs_digital"] for row in rows}
+    print(
+        f"  headline: unseen images (test split), held-out chips {TEST_CHIP_OFFSET}.."
+        f"{TEST_CHIP_OFFSET + episodes - 1}, the same actions as below"
+    )
+    print(headline_table(result, privileged))
+    print("  secondary: the evaluation images (the reward's own, which training also used)")
+    print(format_table(rows))
     print(
         "  ppo vs deployable heuristics (paired mean diff ± CI): "
         + ", ".join(f"{n} {margins[n][0]:+.2f}±{margins[n][1]:.2f}" for n in deployable)
@@ -164,20 +195,66 @@ def measure(
         + ", ".join(f"{n} {margins[n][0]:+.2f}±{margins[n][1]:.2f}" for n in privileged)
     )
     print(
-        "  the same actions on unseen images (test split): "
-        + ", ".join(f"{n} {m[0]:.2f}±{m[1]:.2f}" for n, m in result["unseen"].items())
-    )
-    print(
-        "  ppo vs each on unseen images: "
-        + ", ".join(f"{n} {m[0]:+.2f}±{m[1]:.2f}" for n, m in result["unseen_margins"].items())
-    )
-    print(
         f"  gap to oracle {result['oracle_gap']:.1%} ({result['unseen_oracle_gap']:.1%} on "
         f"unseen images); energy {energy:.3f} of digital, "
         f"{result['saving_of_ceiling']:.0%} of the possible saving; worst mean accuracy drop "
         f"{result['worst_drop'] * 100:.2f} points"
     )
     return result
+
+
+def headline_table(result: dict[str, Any], privileged: list[str]) -> str:
+    """The unseen-image table: every policy's replayed return and the agent's paired margin."""
+    served = result.get("served_energy", {})
+    header = ["policy", "kind", "return, unseen images", "ppo − it", "energy/digital"]
+    lines = []
+    for name, (mean, ci) in result["unseen"].items():
+        kind = "learned" if name == "ppo" else "privileged" if name in privileged else "rule"
+        margin = result["unseen_margins"].get(name)
+        beaten = "" if margin is None else " (beaten)" if beyond_ci(margin) else ""
+        energy = served.get(name)
+        if energy is None:
+            energy = next(r["energy_vs_digital"] for r in result["rows"] if r["policy"] == name)
+        lines.append(
+            [
+                name,
+                kind,
+                f"{mean:.2f} ± {ci:.2f}",
+                "" if margin is None else f"{margin[0]:+.2f} ± {margin[1]:.2f}{beaten}",
+                f"{energy:.3f}",
+            ]
+        )
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
+
+    def render(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+
+    return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines)])
+
+
+def summary_table(results: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """One line per scenario, unseen images first (the headline), evaluation images after."""
+    lines = [
+        "| scenario | ppo, unseen images | best deployable rule (ppo − it; rules beaten) | "
+        "ppo − oracle, unseen | ppo − best rule, evaluation images |",
+        "|---|---|---|---|---|",
+    ]
+    for (dataset, scenario), r in results.items():
+        rules = list(r["beats_unseen"])
+        best = max(rules, key=lambda n: r["unseen"][n][0])
+        margin = r["unseen_margins"][best]
+        best_eval = max(rules, key=lambda n: -r["margins"][n][0])
+        eval_margin = r["margins"][best_eval]
+        oracle = r["unseen_margins"].get("oracle")
+        lines.append(
+            f"| {scenario} ({dataset}) | {r['unseen']['ppo'][0]:.2f} ± {r['unseen']['ppo'][1]:.2f} "
+            f"| {best} {r['unseen'][best][0]:.2f} ({margin[0]:+.2f} ± {margin[1]:.2f}; "
+            f"{sum(r['beats_unseen'].values())}/{len(rules)}) "
+            f"| {'not run' if oracle is None else f'{oracle[0]:+.2f} ± {oracle[1]:.2f}'} "
+            f"| {best_eval} ({eval_margin[0]:+.2f} ± {eval_margin[1]:.2f}; "
+            f"{sum(r['beats'].values())}/{len(rules)}) |"
+        )
+    return "\n".join(lines)
 
 
 def generalisation(
@@ -294,6 +371,8 @@ def main() -> None:
     for key, run in runs.items():
         print(f"\n== {key[0]}, scenario {key[1]} ({run})")
         results[key] = measure(run, args.episodes, tuple(filter(None, args.skip.split(","))), ray)
+    print("\n== headline: every scenario on unseen images (test split), held-out chips")
+    print(summary_table(results))
     default_key = next((k for k in runs if k[1] == envs.DEFAULT_SCENARIO), next(iter(runs)))
     print(f"\n== generalisation: {default_key} agent under drift x{args.drift_scale:g}")
     general = generalisation(runs[default_key], args.episodes, args.drift_scale, ray)

@@ -1,10 +1,12 @@
-"""Sweep the one parameter of each tunable heuristic on the training chips of a model.
+"""Sweep the parameters of each tunable heuristic on the training chips of a model.
 
     python benchmarks/tune_heuristics.py [--scenario strong-drift] [--seeds 5] [--chips 0]
     python benchmarks/tune_heuristics.py --model runs/three-tasks \\
         --out runs/three-tasks/heuristics.json
     python benchmarks/tune_heuristics.py --model-factory examples.three_tasks:build \\
         --model-weights three_tasks.pt --reward-weights energy=2,task_loss=50,reprogram=1
+    python benchmarks/tune_heuristics.py --scenario stream-fast-drift \\
+        --out runs/quality/digits-stream-fast-drift/heuristics.json
 
 A heuristic's default should be its best setting, chosen the way a learned policy's
 hyperparameters are: on chips used for training (``--chips``: the first chip of the pool the
@@ -15,13 +17,17 @@ choice for the default digits network; for another model or reward, run it on th
 ``evaluate.py`` uses those values (``--heuristic-params FILE``; a run's own ``heuristics.json``
 is read without asking). For each policy and value it prints the mean episode return over reset
 seeds ``0..seeds-1`` with its 95% CI, the mean energy per inference relative to all-digital, and
-the wall time; the best value of each policy is marked.
+the wall time; the best setting of each policy (every combination of its grid) is marked.
+``benchmarks/policy_quality.py`` runs the rules with a run's ``heuristics.json`` too, so the
+rules get a tuning budget of their own scenario, as the agent does.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -35,12 +41,26 @@ from agents.reporting import mean_ci95
 from agents.run_folder import env_kwargs_from_config, read_run_config
 from envs.rewards import RewardWeights
 
-SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
-    "greedy": ("error_per_nat", (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)),
-    "saving-vs-noise": ("error_per_noise", (0.0025, 0.005, 0.01, 0.02)),
-    "threshold": ("threshold", (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)),
+SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
+    "greedy": {"error_per_nat": (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)},
+    "saving-vs-noise": {"error_per_noise": (0.0025, 0.005, 0.01, 0.02)},
+    "threshold": {"threshold": (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)},
+    # Measured noise of fc1/fc2/conv2 on the streaming chips: about 0.4 two hours after
+    # programming, 0.55 after 12 h, 0.7 after 3 days; 10 never triggers.
+    "noise-refresh": {
+        "refresh_noise": (0.45, 0.5, 0.55, 0.6, 10.0),
+        "min_load": (0.5, 1.0),
+        "layers": (1, 2, 3),
+    },
+    "scheduled-refresh": {
+        "refresh_hour": (4.0, 6.0, 8.0),
+        "max_noise": (0.5, 0.6, 10.0),
+        "layers": (1, 2, 3),
+    },
 }
-"""Policy -> (parameter, values tried). ``greedy-preview`` and ``oracle`` have no parameter."""
+"""Policy -> each parameter and the values tried (every combination). ``greedy-preview`` and
+``oracle`` have no parameter; the stream rules are tuned only where there is a stream."""
+STREAM_RULES = ("noise-refresh", "scheduled-refresh")
 
 
 def environment_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -73,7 +93,9 @@ def main() -> None:
     parser.add_argument("--env-config", default=None, help="JSON file of environment options")
     parser.add_argument("--seeds", type=int, default=5, help="reset seeds (episodes) per value")
     parser.add_argument("--chips", type=int, default=0, help="chip_offset of the training pool")
-    parser.add_argument("--policies", default=",".join(SWEEPS), help="comma-separated")
+    parser.add_argument(
+        "--policies", default="", help="comma-separated (default: every tunable rule that acts)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the best values (JSON)")
     args = parser.parse_args()
 
@@ -85,45 +107,53 @@ def main() -> None:
         f"{args.chips}-{args.chips + unwrapped.chip_pool - 1}, reset seeds 0-{args.seeds - 1}, "
         f"reward {unwrapped.config['reward']}"
     )
-    best_values: dict[str, dict[str, float]] = {}
-    for name in args.policies.split(","):
+    streaming = unwrapped.workload is not None
+    names = [n for n in args.policies.split(",") if n] or [
+        n for n in SWEEPS if streaming or n not in STREAM_RULES
+    ]
+    best_settings: dict[str, dict[str, float]] = {}
+    table: dict[str, list[dict[str, float]]] = {}
+    for name in names:
         if name not in SWEEPS:
             raise SystemExit(f"no sweep for {name!r}; choose from {', '.join(SWEEPS)}")
-        parameter, values = SWEEPS[name]
+        grid = SWEEPS[name]
         results = []
-        for value in values:
-            policy = agents.make_policy(name, env, **{parameter: value})
+        for values in itertools.product(*grid.values()):
+            setting = dict(zip(grid, values, strict=True))
+            policy = agents.make_policy(name, env, **setting)
             start = time.perf_counter()
             records = [run_episode(env, policy, seed) for seed in range(args.seeds)]
             wall = time.perf_counter() - start
             mean, ci = mean_ci95([r.episode_return for r in records])
             energy = sum(r.mean_energy_ratio for r in records) / len(records)
-            results.append((value, mean, ci, energy, wall))
+            results.append((setting, mean, ci, energy, wall))
         best = max(results, key=lambda row: row[1])[0]
-        best_values[name] = {parameter: best}
-        print(f"\n{name} ({parameter})")
-        for value, mean, ci, energy, wall in results:
-            mark = "  <- best" if value == best else ""
+        best_settings[name] = best
+        table[name] = [
+            {**setting, "return": mean, "ci95": ci, "energy": energy}
+            for setting, mean, ci, energy, _ in results
+        ]
+        print(f"\n{name} ({', '.join(grid)})")
+        for setting, mean, ci, energy, wall in results:
+            mark = "  <- best" if setting == best else ""
+            text = " ".join(f"{key}={value:<6g}" for key, value in setting.items())
             print(
-                f"  {parameter}={value:<6g} return {mean:8.2f} ± {ci:5.2f}  "
-                f"energy {energy:.3f}  {wall:5.1f} s{mark}"
+                f"  {text} return {mean:8.2f} ± {ci:5.2f}  energy {energy:.3f}  {wall:5.1f} s{mark}"
             )
     if args.out is not None:
-        args.out.write_text(
-            json.dumps(
-                {
-                    "params": best_values,
-                    "tuned_on": {
-                        "env": kwargs,
-                        "chips": [args.chips, args.chips + unwrapped.chip_pool - 1],
-                        "seeds": args.seeds,
-                    },
-                },
-                indent=2,
-                default=str,
-            )
-        )
-        print(f"\nbest values written to {args.out}")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        report = {
+            "command": sys.argv,
+            "params": best_settings,
+            "tuned_on": {
+                "env": kwargs,
+                "chips": [args.chips, args.chips + unwrapped.chip_pool - 1],
+                "seeds": args.seeds,
+            },
+            "sweeps": table,
+        }
+        args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        print(f"\nbest settings written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,33 @@ FEATURES: tuple[Feature, ...] = (
 )
 """Every feature, in the order of the vector within its scope."""
 
+TILE_FEATURES: tuple[Feature, ...] = (
+    Feature("resident", "layer", "1 if it holds analog tiles, else 0", 0.0, 1.0),
+    Feature("tile_share", "layer", "tiles it needs / the chip's tile budget"),
+    Feature("tile_occupancy", "global", "tiles in use / the chip's tile budget", 0.0, 1.0),
+)
+"""Added on a chip with a tile budget (``envs.tiles``). A layer without tiles shows drift age,
+noise and sensitivity 0: it has no tiles to measure."""
+STREAM_FEATURES: tuple[Feature, ...] = (
+    Feature("task_mix", "task", "share of the last step's requests", 0.0, 1.0),
+    Feature("load", "global", "requests served in the last step / inferences_per_step"),
+    Feature("recent_load", "global", "mean requests of the last 6 steps / inferences_per_step"),
+    Feature("clock_cos", "global", "(1 + cos(2 pi hour / 24)) / 2 now", 0.0, 1.0),
+    Feature("clock_sin", "global", "(1 + sin(2 pi hour / 24)) / 2 now", 0.0, 1.0),
+)
+"""Added with a request stream (``envs.workloads``): the traffic already served and the clock,
+never the draws to come. With a stream, ``accuracy`` and ``loss`` stay on the whole evaluation
+batch (the reward scores the requests served, ``info["served_accuracies"]``)."""
+RECENT_STEPS = 6
+"""Steps ``recent_load`` averages over (12 hours of the streaming scenarios' two-hour steps)."""
+
+
+def deployment_features(tiles: bool = False, stream: bool = False) -> tuple[Feature, ...]:
+    """The features of a deployment environment: :data:`FEATURES`, then the tile features on a
+    chip with a tile budget, then the stream features with a workload."""
+    return FEATURES + (TILE_FEATURES if tiles else ()) + (STREAM_FEATURES if stream else ())
+
+
 LAYER_FEATURES = tuple(f.name for f in FEATURES if f.scope == "layer")
 TASK_FEATURES = tuple(f.name for f in FEATURES if f.scope == "task")
 GLOBAL_FEATURES = tuple(f.name for f in FEATURES if f.scope == "global")

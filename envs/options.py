@@ -118,6 +118,14 @@ def _timeline(value: Any) -> str | None:
     return "must be an object of Timeline fields (horizon_s, n_steps, ...)"
 
 
+def _workload(value: Any) -> str | None:
+    from envs.workloads import Workload
+
+    if value is None or isinstance(value, (str, Workload)):
+        return None
+    return "must be a workload name (envs.workloads.WORKLOADS) or a Workload"
+
+
 CHECKS: dict[str, Check] = {
     # The decision problem (HybridPartitionEnv).
     "deployment": _deployment,
@@ -126,6 +134,8 @@ CHECKS: dict[str, Check] = {
     "chip_offset": integer(0),
     "allow_reprogram": boolean,
     "reprogram_min_age_ratio": number(1.0),
+    "tile_budget": integer(1, optional=True),
+    "workload": _workload,
     "torch_threads": integer(1, optional=True),
     "seed": integer(0, optional=True),
     "render_mode": kinds("a render mode name", str),

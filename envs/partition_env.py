@@ -14,11 +14,14 @@ from gymnasium import spaces
 from envs.actions import ANALOG, DIGITAL, REPROGRAM, check_action, n_choices, placement_labels
 from envs.chips import ENV_CHIP_POOL, check_chip, programming_chip
 from envs.deployment import Deployment, build_deployment
-from envs.observation import ObservationLayout
+from envs.observation import RECENT_STEPS, ObservationLayout, deployment_features
 from envs.options import check_env_options
 from envs.rewards import RewardFunction, RewardWeights, StepMetrics, resolve_reward
+from envs.tiles import TileBudget
+from envs.workloads import HOURS_PER_DAY, RequestStream, Workload, get_workload
 from hybrid.energy import EnergyReport
 from hybrid.simulator import Evaluation, LayerState
+from hybrid.units import SECONDS_PER_HOUR
 
 REPROGRAM_MIN_AGE_RATIO = 2.0
 """Default of ``reprogram_min_age_ratio`` (dimensionless): ``action_masks`` offers reprogramming a
@@ -55,7 +58,12 @@ class Transition:
     programming_count: np.ndarray
     """Per layer, how often it has been reprogrammed in the episode."""
     tile_states: list[TileState]
-    """Per layer, its tiles at the end of the step (used or not)."""
+    """Per layer, its tiles at the end of the step (used or not; with a tile budget, only the
+    resident layers have tiles)."""
+    resident: np.ndarray
+    """Per layer, whether it holds tiles after the step (all True without a tile budget)."""
+    evaluation: Evaluation
+    """The step's evaluation on the whole evaluation batch."""
     metrics: StepMetrics
     reward: float
     info: dict[str, Any]
@@ -86,8 +94,11 @@ class HybridPartitionEnv(gym.Env):
     ``Box(0, 10, (7 L + 3 T + 4,), float32)`` for ``L`` layers and ``T`` tasks (52 values for the
     default network), defined once in ``envs.observation``: read it by name with
     ``env.observation_layout.view(observation)["noise"]``. Values are clipped to [0, 10];
-    ``info`` carries the raw numbers. ``name[i]`` is layer ``i``'s value, ``name[k]`` task
-    ``k``'s (both from 0):
+    ``info`` carries the raw numbers. A chip with a tile budget adds ``resident``,
+    ``tile_share`` and ``tile_occupancy``, a request stream ``task_mix``, ``load``,
+    ``recent_load``, ``clock_cos`` and ``clock_sin`` (``envs.observation``; traffic already
+    served and the clock, never the draws to come). ``name[i]`` is layer ``i``'s value,
+    ``name[k]`` task ``k``'s (both from 0):
 
     | Num | Observation | Min | Max |
     |---|---|---|---|
@@ -122,12 +133,18 @@ class HybridPartitionEnv(gym.Env):
     where ``L_k`` is task ``k``'s error rate, with
     ``RewardWeights(energy=1, task_loss=50, reprogram=1)`` and each task weighted by its own
     ``Task.weight`` (1 for the built-in tasks) unless ``task_weights`` lists one weight per
-    task. Any callable mapping ``StepMetrics`` to a float can replace it.
+    task. Any callable mapping ``StepMetrics`` to a float can replace it. With a request stream
+    (the streaming scenarios) the energy term is scaled by the step's requests over
+    ``inferences_per_step``, each task is scored on the requests it served, weighted by its
+    traffic, and the scenario's ``StreamingRewardWeights`` add per-task service levels.
 
     ## Starting State
     At ``t = 0`` every layer has just been programmed on a chip drawn at random from a pool of
     ``chip_pool`` chips (each chip = one set of programming and read noise draws; the chip
-    protocol is ``envs.chips``) and runs analog; the first observation shows that state.
+    protocol is ``envs.chips``) and runs analog; the first observation shows that state. On a
+    chip with a tile budget only the layers that save the most energy per tile, as many as fit,
+    are programmed and run analog; the rest start digital. With a workload the episode's request
+    stream is drawn from the environment's ``np_random`` after the chip.
 
     ## Episode End
     The episode terminates after ``timeline.n_steps`` steps (the end of the deployment). There
@@ -172,6 +189,14 @@ class HybridPartitionEnv(gym.Env):
     * ``reprogram_min_age_ratio``: what ``action_masks()`` (for sb3-contrib's MaskablePPO) counts
       as a worthwhile reprogramming (``REPROGRAM_MIN_AGE_RATIO``); 1 masks nothing. The mask is
       advice to a learner: ``step`` accepts every action of the action space.
+    * ``tile_budget``: analog tiles on the chip (default: the scenario's; ``envs.tiles``). With
+      a budget a layer holds tiles only while it runs analog: moving it onto tiles programs it,
+      moving it off frees them, and an action that needs more tiles than the chip has is
+      projected (``info["projected"]``).
+    * ``workload``: a request stream (a name of ``envs.workloads.WORKLOADS``, or a
+      ``Workload``; default: the scenario's). Each step then serves a drawn number of the
+      evaluation images as requests of a drawn task mix, and the reward prices what was served
+      (``envs.rewards``); the observation adds the traffic served and the clock.
     * ``torch_threads``: torch intra-op threads to use (a process-wide setting; default 1, the
       fastest for these small tensors; None leaves it alone).
     * ``seed``: the seed of the first ``reset`` when none is given.
@@ -203,6 +228,8 @@ class HybridPartitionEnv(gym.Env):
         chip_offset: int = 0,
         allow_reprogram: bool = True,
         reprogram_min_age_ratio: float = REPROGRAM_MIN_AGE_RATIO,
+        tile_budget: int | None = None,
+        workload: str | Workload | None = None,
         torch_threads: int | None = 1,
         seed: int | None = None,
         render_mode: str | None = None,
@@ -217,6 +244,8 @@ class HybridPartitionEnv(gym.Env):
                 "chip_offset": chip_offset,
                 "allow_reprogram": allow_reprogram,
                 "reprogram_min_age_ratio": reprogram_min_age_ratio,
+                "tile_budget": tile_budget,
+                "workload": workload,
                 "torch_threads": torch_threads,
                 "seed": seed,
                 "render_mode": render_mode,
@@ -230,7 +259,6 @@ class HybridPartitionEnv(gym.Env):
             # 2-core machine torch's default thread pool made a step about 40x slower.
             torch.set_num_threads(int(torch_threads))
         self.render_mode = render_mode
-        self.reward_function, self.reward_weights = resolve_reward(reward)
         self.chip_pool, self.chip_offset = int(chip_pool), int(chip_offset)
         self.allow_reprogram = bool(allow_reprogram)
         self.reprogram_min_age_ratio = float(reprogram_min_age_ratio)
@@ -242,6 +270,26 @@ class HybridPartitionEnv(gym.Env):
                 f"pass either deployment= or deployment options, not both (got "
                 f"{', '.join(sorted(deployment_options))})"
             )
+        scenario = deployment.scenario
+        self.reward_function, self.reward_weights = resolve_reward(reward, scenario.reward)
+        self.workload: Workload | None = get_workload(
+            workload if workload is not None else scenario.workload
+        )
+        """The request stream's generator (``envs.workloads``); None: a fixed batch per step."""
+        budget = tile_budget if tile_budget is not None else scenario.tile_budget
+        self.tiles: TileBudget | None = (
+            None
+            if budget is None
+            else TileBudget.for_layers(budget, deployment.specs, deployment.energy_table)
+        )
+        """The chip's analog tiles (``envs.tiles``); None: every layer has its own."""
+        if self.workload is not None:
+            self.workload.check_tasks(deployment.n_tasks)
+            if self.reward_weights is not None and self.reward_weights.task_metric != "error":
+                raise ValueError(
+                    "a request stream scores the requests served by their error rate: use "
+                    "task_metric=error (or a scenario without a workload)"
+                )
         self.deployment = deployment
         if self.reward_weights is not None:
             # The reward's task weights follow the model's tasks; a count that differs is an
@@ -258,7 +306,15 @@ class HybridPartitionEnv(gym.Env):
             "allow_reprogram": self.allow_reprogram,
             "reprogram_min_age_ratio": self.reprogram_min_age_ratio,
         }
-        self.observation_layout = ObservationLayout(deployment.n_layers, deployment.n_tasks)
+        if self.tiles is not None:
+            self.config["tile_budget"] = self.tiles.budget
+        if self.workload is not None:
+            self.config["workload"] = self.workload.to_dict()
+        self.observation_layout = ObservationLayout(
+            deployment.n_layers,
+            deployment.n_tasks,
+            deployment_features(self.tiles is not None, self.workload is not None),
+        )
         self.action_space = spaces.MultiDiscrete(
             [n_choices(self.allow_reprogram)] * deployment.n_layers
         )
@@ -268,9 +324,11 @@ class HybridPartitionEnv(gym.Env):
 
         self._step = 0
         self._analog = np.ones(self.n_layers, dtype=bool)
+        self._resident = np.ones(self.n_layers, dtype=bool)
         self._programmed_step = np.full(self.n_layers, -1)
         self._programming_count = np.zeros(self.n_layers, dtype=int)
         self._chip = self.chip_offset
+        self._stream: RequestStream | None = None
         self._last: dict[str, Any] | None = None
         self._history: list[tuple[list[int], list[float]]] = []
 
@@ -352,16 +410,34 @@ class HybridPartitionEnv(gym.Env):
         )
         self._step = 0
         self._history = []
-        self._analog = np.ones(self.n_layers, dtype=bool)
+        self._resident = (
+            self.tiles.initial() if self.tiles is not None else np.ones(self.n_layers, dtype=bool)
+        )
+        self._analog = self._resident.copy()
         self._programmed_step = np.full(self.n_layers, -1)
         self._programming_count = np.zeros(self.n_layers, dtype=int)
+        self._stream = (
+            self.workload.draw(
+                self.np_random,
+                self._times,
+                self.timeline.inferences_per_step,
+                len(self.evaluator.targets[0]),
+            )
+            if self.workload is not None
+            else None
+        )
         states = [self._layer_state(i, 0.0) for i in range(self.n_layers)]
-        evaluation = self.evaluator.evaluate(states)
+        evaluation = self.evaluator.evaluate(
+            [state if on else None for state, on in zip(states, self._analog, strict=True)]
+        )
         energy = self.deployment.energy(self._analog)
         metrics = self._metrics(evaluation, energy.total_pj, 0.0, 0, 0.0, step=-1)
         reprogrammed = np.zeros(self.n_layers, dtype=bool)
-        self._last = self._info(metrics, energy, states, self._analog, reprogrammed)
-        return self._observation(states, metrics, self._analog, steps_done=0), dict(self._last)
+        self._last = self._info(metrics, energy, states, self._analog, reprogrammed, evaluation)
+        observation = self._observation(
+            states, evaluation, metrics, self._analog, self._resident, steps_done=0
+        )
+        return observation, dict(self._last)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one placement for the next interval of the deployment."""
@@ -372,14 +448,23 @@ class HybridPartitionEnv(gym.Env):
         action = self.check_action(action)
         transition = self._transition(action)
         observation = self._observation(
-            transition.tile_states, transition.metrics, transition.analog, self._step + 1
+            transition.tile_states,
+            transition.evaluation,
+            transition.metrics,
+            transition.analog,
+            transition.resident,
+            self._step + 1,
         )
         self._analog = transition.analog
+        self._resident = transition.resident
         self._programmed_step = transition.programmed_step
         self._programming_count = transition.programming_count
         self._step += 1
         self._last = transition.info
-        self._history.append((action.tolist(), transition.info["accuracies"]))
+        done = np.where(
+            transition.info["reprogrammed"], REPROGRAM, np.where(transition.analog, ANALOG, DIGITAL)
+        )
+        self._history.append((done.tolist(), transition.info["accuracies"]))
         terminated = self._step >= self.timeline.n_steps
         return observation, transition.reward, terminated, False, dict(transition.info)
 
@@ -433,12 +518,23 @@ class HybridPartitionEnv(gym.Env):
         ``reprogram_min_age_ratio``: (age if kept) / (length of the coming interval) >= ratio.
         Only the timeline and the layer's programming history are used: a deployed controller
         knows both.
+
+        On a chip with a tile budget (``envs.tiles``), a layer without tiles is offered analog
+        (which programs it) only if it fits in the tiles free now, and never ``REPROGRAM`` (the
+        same thing as analog for it). The mask is per layer, as sb3-contrib's MultiDiscrete
+        masks are: two layers that each fit but not together are resolved by the projection of
+        ``step``, and a swap takes two steps (free the tiles, then program them).
         """
         masks = np.ones((self.n_layers, self.n_actions), dtype=bool)
         if self.n_actions > REPROGRAM and self._step < self.timeline.n_steps:
             now, end = self._now_s(), float(self._times[self._step])
             age_if_kept = np.array([self._layer_state(i, end)[1] for i in range(self.n_layers)])
             masks[:, REPROGRAM] = age_if_kept >= self.reprogram_min_age_ratio * (end - now)
+        if self.tiles is not None:
+            fits = self.tiles.fits(self._resident)
+            masks[:, ANALOG:] &= fits[:, None]
+            if self.n_actions > REPROGRAM:
+                masks[~self._resident, REPROGRAM] = False
         return masks.reshape(-1)
 
     def preview(self, action: Any) -> tuple[float, dict[str, Any]]:
@@ -459,18 +555,22 @@ class HybridPartitionEnv(gym.Env):
         age. A layer marked ``REPROGRAM`` will be a fresh tile aged by the coming interval
         ``L``; the controller knows its current tile at ages up to the current one ``a``, so it
         is measured as the current tile at age ``min(L, a)`` (the new draw is unknown until it
-        is written). Returns ``losses`` and ``accuracies`` per task and the all-digital
-        ``digital_losses``/``digital_accuracies`` on the same calibration images.
+        is written). On a chip with a tile budget the action is projected first, and a layer
+        without tiles that would be programmed is measured like a reprogrammed one, as the last
+        tiles it had (a draw that will not be used) at that age. Returns ``losses`` and
+        ``accuracies`` per task and the all-digital ``digital_losses``/``digital_accuracies`` on
+        the same calibration images.
         """
         if self._last is None:
             raise RuntimeError("measure needs a running episode (call reset() first)")
-        action = self.check_action(action)
+        action = self._projected(self.check_action(action))
         now = self._now_s()
         interval = float(self._times[self._step]) - now if self._step < len(self._times) else 0.0
         states: list[LayerState] = [None] * self.n_layers
         for index in np.flatnonzero(action != DIGITAL):
             chip, age = self._layer_state(int(index), now)
-            states[index] = (chip, min(age, interval) if action[index] == REPROGRAM else age)
+            fresh = action[index] == REPROGRAM or not self._resident[index]
+            states[index] = (chip, min(age, interval) if fresh else age)
         measured = self.evaluator.evaluate(states, batch="calibration")
         digital = self.deployment.calibration_digital
         return {
@@ -483,12 +583,39 @@ class HybridPartitionEnv(gym.Env):
     def cost_ratios(self, action: Any) -> tuple[float, float]:
         """The action's energy per inference and amortised reprogramming energy, both relative
         to all-digital (``energy_ratio`` and ``reprogram_ratio`` of the step's metrics), without
-        evaluating the model."""
-        action = np.asarray(action)
+        evaluating the model. On a chip with a tile budget, the action as projected, and every
+        programming it implies (layers moved onto tiles) counted."""
+        action = self._projected(np.asarray(action))
         deployment = self.deployment
         energy = deployment.energy(action != DIGITAL).total_pj / deployment.energy_digital_pj
-        reprogram_pj = float(deployment.reprogram_pj[action == REPROGRAM].sum())
+        reprogram_pj = float(deployment.reprogram_pj[self._programmed(action)].sum())
         return energy, reprogram_pj / deployment.serving_pj
+
+    def coming_volume_ratio(self) -> float:
+        """Requests the coming step will serve / ``timeline.inferences_per_step`` (1 without a
+        workload): the factor of the coming step's energy term. Privileged: a deployed
+        controller does not know the traffic to come; only references that preview (the
+        oracle's exact pruning) use it."""
+        if self._stream is None or self._step >= self.timeline.n_steps:
+            return 1.0
+        return float(self._stream.volumes[self._step]) / self.timeline.inferences_per_step
+
+    @property
+    def costs_depend_on_state(self) -> bool:
+        """Whether an action's energy and reprogramming terms change during an episode (a tile
+        budget: programming a layer without tiles; a workload: the step's traffic)."""
+        return self.tiles is not None or self.workload is not None
+
+    @property
+    def resident(self) -> np.ndarray:
+        """Per layer, whether it holds analog tiles now (all True without a tile budget)."""
+        return self._resident.copy()
+
+    @property
+    def stream(self) -> RequestStream | None:
+        """This episode's request stream (None without a workload). Privileged beyond the steps
+        already served: policies read the traffic from the observation."""
+        return self._stream
 
     @property
     def step_index(self) -> int:
@@ -511,6 +638,18 @@ class HybridPartitionEnv(gym.Env):
         return self.deployment.energy_digital_pj
 
     # -- internals ---------------------------------------------------------------------------
+    def _projected(self, action: np.ndarray) -> np.ndarray:
+        """``action`` as the chip can do it now (``envs.tiles``; itself without a budget)."""
+        return action if self.tiles is None else self.tiles.project(action, self._resident)
+
+    def _programmed(self, action: np.ndarray) -> np.ndarray:
+        """Per layer, whether a (projected) action programs its tiles: ``REPROGRAM``, or, on a
+        chip with a tile budget, analog for a layer without tiles."""
+        programmed = action == REPROGRAM
+        if self.tiles is not None:
+            programmed = programmed | ((action != DIGITAL) & ~self._resident)
+        return programmed
+
     def _now_s(self) -> float:
         """The deployment time now: the end of the last step, or 0 s before the first."""
         return float(self._times[self._step - 1]) if self._step > 0 else 0.0
@@ -530,11 +669,12 @@ class HybridPartitionEnv(gym.Env):
         chip = programming_chip(self._chip, count[index], self.chip_offset, self.chip_pool)
         return (chip, time_s - programmed_at)
 
-    def _transition(self, action: np.ndarray) -> Transition:
+    def _transition(self, requested: np.ndarray) -> Transition:
         k = self._step
         time_s = float(self._times[k])
+        action = self._projected(requested)
         analog = action != DIGITAL
-        reprogram = action == REPROGRAM
+        reprogram = self._programmed(action)
         programmed_step = np.where(reprogram, k - 1, self._programmed_step)
         programming_count = self._programming_count + reprogram
         tile_states = [
@@ -556,11 +696,40 @@ class HybridPartitionEnv(gym.Env):
             reward = -float(sum(terms.values()))  # what RewardWeights.__call__ returns
         else:
             reward = float(self.reward_function(metrics))
-        info = self._info(metrics, energy, tile_states, analog, reprogram, terms)
+        info = self._info(metrics, energy, tile_states, analog, reprogram, evaluation, terms)
         info["reprogram_energy_pj"] = reprogram_pj
         info["reward"] = reward
+        resident = analog if self.tiles is not None else self._resident
+        if self.tiles is not None:
+            info.update(
+                requested_action=requested.tolist(),
+                projected=(requested != action).tolist(),
+                resident=resident.tolist(),
+                tiles_used=self.tiles.used(resident),
+                tile_budget=self.tiles.budget,
+                programming_time_s=self.tiles.programming_time_s(reprogram),
+            )
+        if self._stream is not None:
+            volume = int(self._stream.volumes[k])
+            info.update(
+                volume=volume,
+                task_requests=self._stream.requests[k].tolist(),
+                burst=bool(self._stream.bursts[k]),
+                served_accuracies=metrics.accuracies.tolist(),
+                served_digital_accuracies=metrics.digital_accuracies.tolist(),
+                served_energy_pj=volume * energy.total_pj + reprogram_pj,
+                served_digital_energy_pj=volume * self.deployment.energy_digital_pj,
+            )
         return Transition(
-            analog, programmed_step, programming_count, tile_states, metrics, reward, info
+            analog,
+            programmed_step,
+            programming_count,
+            tile_states,
+            resident,
+            evaluation,
+            metrics,
+            reward,
+            info,
         )
 
     def _metrics(
@@ -573,45 +742,102 @@ class HybridPartitionEnv(gym.Env):
         step: int,
     ) -> StepMetrics:
         digital = self.deployment.all_digital
+        if self._stream is None or step < 0:
+            return StepMetrics(
+                energy_ratio=energy_pj / self.deployment.energy_digital_pj,
+                losses=evaluation.losses,
+                digital_losses=digital.losses,
+                accuracies=evaluation.accuracies,
+                digital_accuracies=digital.accuracies,
+                reprogram_ratio=reprogram_ratio,
+                n_reprogrammed=n_reprogrammed,
+                time_s=time_s,
+                step=step,
+            )
+        # A request stream: each task scored on the requests it served (Evaluation.correct).
+        accuracies, digital_accuracies = [], []
+        for task, images in enumerate(self._stream.served(step)):
+            if images.size:
+                accuracies.append(float(evaluation.correct[task][images].mean()))
+                digital_accuracies.append(float(digital.correct[task][images].mean()))
+            else:  # no request of this task: nothing to charge (its traffic ratio is 0)
+                accuracies.append(float(evaluation.accuracies[task]))
+                digital_accuracies.append(float(digital.accuracies[task]))
+        reference = self.timeline.inferences_per_step
         return StepMetrics(
             energy_ratio=energy_pj / self.deployment.energy_digital_pj,
             losses=evaluation.losses,
             digital_losses=digital.losses,
-            accuracies=evaluation.accuracies,
-            digital_accuracies=digital.accuracies,
+            accuracies=np.array(accuracies),
+            digital_accuracies=np.array(digital_accuracies),
             reprogram_ratio=reprogram_ratio,
             n_reprogrammed=n_reprogrammed,
             time_s=time_s,
             step=step,
+            volume_ratio=float(self._stream.volumes[step]) / reference,
+            task_volume_ratios=self._stream.requests[step] / reference,
         )
 
     def _observation(
         self,
         tile_states: Sequence[TileState],
+        evaluation: Evaluation,
         metrics: StepMetrics,
         analog: np.ndarray,
+        resident: np.ndarray,
         steps_done: int,
     ) -> np.ndarray:
-        ages = np.array([state[1] for state in tile_states])
-        shares = self.deployment.energy_shares
-        return self.observation_layout.build(
-            {
-                "is_analog": analog.astype(float),
-                "drift_age": np.log10(1.0 + ages) / self._log_horizon,
-                "noise": [self.evaluator.layer_noise(i, s) for i, s in enumerate(tile_states)],
-                "sensitivity": [self._sensitivity(i, s) for i, s in enumerate(tile_states)],
-                "digital_energy_share": shares[:, 0],
-                "analog_energy_share": shares[:, 1],
-                "mac_share": self.deployment.mac_shares,
-                "loss": metrics.losses,
-                "accuracy": metrics.accuracies,
-                "excess_loss": metrics.excess_losses,
-                "energy_ratio": metrics.energy_ratio,
-                "elapsed": np.log10(1.0 + metrics.time_s) / self._log_horizon,
-                "steps_left": 1.0 - steps_done / self.timeline.n_steps,
-                "analog_fraction": float(np.mean(analog)),
-            }
+        ages = np.array(
+            [state[1] if on else 0.0 for state, on in zip(tile_states, resident, strict=True)]
         )
+        shares = self.deployment.energy_shares
+        digital = self.deployment.all_digital
+        values: dict[str, Any] = {
+            "is_analog": analog.astype(float),
+            "drift_age": np.log10(1.0 + ages) / self._log_horizon,
+            "noise": [
+                self.evaluator.layer_noise(i, s) if resident[i] else 0.0
+                for i, s in enumerate(tile_states)
+            ],
+            "sensitivity": [
+                self._sensitivity(i, s) if resident[i] else 0.0 for i, s in enumerate(tile_states)
+            ],
+            "digital_energy_share": shares[:, 0],
+            "analog_energy_share": shares[:, 1],
+            "mac_share": self.deployment.mac_shares,
+            "loss": evaluation.losses,
+            "accuracy": evaluation.accuracies,
+            "excess_loss": np.maximum(evaluation.losses - digital.losses, 0.0),
+            "energy_ratio": metrics.energy_ratio,
+            "elapsed": np.log10(1.0 + metrics.time_s) / self._log_horizon,
+            "steps_left": 1.0 - steps_done / self.timeline.n_steps,
+            "analog_fraction": float(np.mean(analog)),
+        }
+        if self.tiles is not None:
+            values["resident"] = resident.astype(float)
+            values["tile_share"] = self.tiles.tiles / self.tiles.budget
+            values["tile_occupancy"] = self.tiles.used(resident) / self.tiles.budget
+        if self._stream is not None:
+            values.update(self._traffic_features(steps_done))
+        return self.observation_layout.build(values)
+
+    def _traffic_features(self, steps_done: int) -> dict[str, Any]:
+        """The stream features after ``steps_done`` steps: traffic served so far and the clock."""
+        stream, reference = self._stream, self.timeline.inferences_per_step
+        served = stream.volumes[:steps_done]
+        recent = served[-RECENT_STEPS:]
+        now_s = float(self._times[steps_done - 1]) if steps_done > 0 else 0.0
+        hour = (self.workload.start_hour + now_s / SECONDS_PER_HOUR) % HOURS_PER_DAY
+        angle = 2.0 * np.pi * hour / HOURS_PER_DAY
+        return {
+            "task_mix": stream.mix(steps_done - 1)
+            if steps_done > 0
+            else np.full(self.n_tasks, 1.0 / self.n_tasks),
+            "load": float(served[-1]) / reference if steps_done > 0 else 0.0,
+            "recent_load": float(recent.mean()) / reference if steps_done > 0 else 0.0,
+            "clock_cos": (1.0 + np.cos(angle)) / 2.0,
+            "clock_sin": (1.0 + np.sin(angle)) / 2.0,
+        }
 
     def _sensitivity(self, index: int, tile_state: TileState) -> float:
         """Excess calibration cross-entropy (summed over tasks) with only layer ``index`` analog."""
@@ -628,8 +854,10 @@ class HybridPartitionEnv(gym.Env):
         tile_states: Sequence[TileState],
         analog: np.ndarray,
         reprogram: np.ndarray,
+        evaluation: Evaluation,
         terms: dict[str, float] | None = None,
     ) -> dict[str, Any]:
+        digital = self.deployment.all_digital
         return {
             "step": metrics.step,
             "time_s": metrics.time_s,
@@ -638,10 +866,10 @@ class HybridPartitionEnv(gym.Env):
             "analog": analog.tolist(),
             "reprogrammed": reprogram.tolist(),
             "drift_ages_s": [state[1] for state in tile_states],
-            "accuracies": metrics.accuracies.tolist(),
-            "losses": metrics.losses.tolist(),
-            "digital_accuracies": metrics.digital_accuracies.tolist(),
-            "digital_losses": metrics.digital_losses.tolist(),
+            "accuracies": evaluation.accuracies.tolist(),
+            "losses": evaluation.losses.tolist(),
+            "digital_accuracies": digital.accuracies.tolist(),
+            "digital_losses": digital.losses.tolist(),
             "energy_pj": energy.total_pj,
             "energy_ratio": metrics.energy_ratio,
             "energy_breakdown_pj": {layer.name: layer.total_pj for layer in energy.layers},

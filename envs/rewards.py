@@ -19,6 +19,13 @@ The default reward of one decision step is a cost, made negative::
 
 Weights are per unit of those dimensionless ratios; the defaults are chosen by measurement
 (see :data:`DEFAULT_REWARD_WEIGHTS`).
+
+With a request stream (a streaming scenario, ``envs.workloads``) the same weights price what the
+step actually served: the energy term is multiplied by ``V / V_ref`` (the step's requests over
+the timeline's ``inferences_per_step``), so a reprogramming, charged once, is amortised over the
+traffic that follows it; each task's excess error is measured on the requests it served and
+weighted by ``V_k / V_ref``, so one extra wrong answer costs ``w_task_loss`` all-digital
+inferences' energy wherever it happens. :class:`StreamingRewardWeights` adds service levels.
 """
 
 from __future__ import annotations
@@ -47,6 +54,12 @@ class StepMetrics:
         n_reprogrammed: layers reprogrammed this step.
         time_s: deployment time at the end of the step (s).
         step: index of the step (0-based).
+        volume_ratio: inferences served this step / the timeline's ``inferences_per_step``
+            (1 without a workload; the energy term is scaled by it).
+        task_volume_ratios: with a workload, per task, its requests this step /
+            ``inferences_per_step`` (each task's excess error is weighted by it, and
+            ``accuracies`` are then over the requests served); None without one (every task is
+            scored on the whole evaluation batch).
     """
 
     energy_ratio: float
@@ -58,6 +71,8 @@ class StepMetrics:
     n_reprogrammed: int
     time_s: float
     step: int
+    volume_ratio: float = 1.0
+    task_volume_ratios: np.ndarray | None = None
 
     @property
     def excess_losses(self) -> np.ndarray:
@@ -191,8 +206,10 @@ class RewardWeights:
                 f"{metrics.losses.size} tasks"
             )
         excess = metrics.excess_errors if self.task_metric == "error" else metrics.excess_losses
+        if metrics.task_volume_ratios is not None:
+            excess = excess * metrics.task_volume_ratios
         return {
-            "energy": self.energy * metrics.energy_ratio,
+            "energy": self.energy * metrics.energy_ratio * metrics.volume_ratio,
             "task_loss": self.task_loss * float(task_weights @ excess),
             "reprogram": self.reprogram * metrics.reprogram_ratio,
         }
@@ -218,17 +235,133 @@ costs 0.5, more than moving any single layer of the digits net to analog saves (
 fc1, saves about 0.43 of the all-digital energy per inference), so the best placement keeps each
 task within about a point of digital while saving energy where the layers are robust."""
 
+
+@dataclass(frozen=True)
+class StreamingRewardWeights(RewardWeights):
+    """The default reward plus per-task service levels, for request streams::
+
+        cost += w_service * sum_k (V_k / V_ref) * max(0, floor_k - accuracy_k)
+
+    where ``accuracy_k`` is task ``k``'s accuracy on the requests the step served and
+    ``V_k / V_ref`` its requests over the timeline's ``inferences_per_step``: a step that serves
+    a task below its floor pays for every request served there, in proportion to the shortfall.
+
+    Attributes:
+        service: weight of the service-level term (per unit of accuracy shortfall per
+            reference volume). Default 100: a step at the reference volume that serves all its
+            requests one point below the floor pays 1.0, the energy of serving it all
+            digitally, on top of the task term.
+        service_floors: per task, the accuracy floor (fraction); empty: no service levels.
+    """
+
+    service: float = 100.0
+    service_floors: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_weight("service", self.service)
+        for index, floor in enumerate(self.service_floors):
+            number = isinstance(floor, (int, float)) and not isinstance(floor, bool)
+            if not number or not 0 <= floor <= 1:
+                raise ValueError(
+                    f"reward service_floors[{index}] must be an accuracy in [0, 1], got {floor!r}"
+                )
+        object.__setattr__(self, "service_floors", tuple(float(f) for f in self.service_floors))
+
+    def check_tasks(self, n_tasks: int) -> None:
+        """Also one service floor per task (or none)."""
+        super().check_tasks(n_tasks)
+        if self.service_floors and len(self.service_floors) != n_tasks:
+            raise ValueError(
+                f"reward has {len(self.service_floors)} service floors but the model has "
+                f"{n_tasks} tasks: give service_floors with {n_tasks} entries or none"
+            )
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> StreamingRewardWeights:
+        """Weights from a mapping (``service_floors`` a list, one accuracy per task)."""
+        values = dict(values)
+        floors = values.get("service_floors")
+        if floors is not None:
+            if isinstance(floors, (str, bytes)) or not hasattr(floors, "__iter__"):
+                raise ValueError(
+                    f"reward service_floors must be a list of accuracies, one per task, got "
+                    f"{floors!r}"
+                )
+            values["service_floors"] = tuple(floors)
+        return super().from_dict(values)  # type: ignore[return-value]
+
+    @classmethod
+    def parse(cls, text: str) -> StreamingRewardWeights:
+        """As :meth:`RewardWeights.parse`, with ``service=W`` and ``service_floors=a/b``."""
+        return cls.from_dict(parse_weights(text, cls.keys()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {**super().to_dict(), "service_floors": list(self.service_floors)}
+
+    def terms(self, metrics: StepMetrics) -> dict[str, float]:
+        """The default terms plus ``service`` (when floors are set)."""
+        terms = super().terms(metrics)
+        if self.service_floors:
+            traffic = (
+                np.ones(metrics.accuracies.size)
+                if metrics.task_volume_ratios is None
+                else metrics.task_volume_ratios
+            )
+            shortfall = np.maximum(np.asarray(self.service_floors) - metrics.accuracies, 0.0)
+            terms["service"] = self.service * float(traffic @ shortfall)
+        return terms
+
+
+def parse_weights(text: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The weights a ``"energy=1,service_floors=0.9/0.93"`` string gives, and only those (lists
+    as ``a/b``); an unknown key or a bad number is a one-line error naming the valid keys."""
+    values: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, equals, raw = (part.strip() for part in item.partition("="))
+        if not equals:
+            raise ValueError(
+                f"reward weight {item!r} is not KEY=VALUE; valid keys: {', '.join(keys)}"
+            )
+        if key not in keys:
+            raise ValueError(f"unknown reward weight(s) {key}; valid keys: {', '.join(keys)}")
+        try:
+            if key in ("task_weights", "service_floors"):
+                values[key] = tuple(float(v) for v in raw.split("/"))
+            elif key == "task_metric":
+                values[key] = raw
+            else:
+                values[key] = float(raw)
+        except ValueError:
+            raise ValueError(f"reward weight {key}={raw!r} is not a number") from None
+    return values
+
+
 RewardFunction = Callable[[StepMetrics], float]
 
 
 def resolve_reward(
     reward: RewardWeights | Mapping[str, Any] | str | RewardFunction | None,
+    default: RewardWeights | None = None,
 ) -> tuple[RewardFunction, RewardWeights | None]:
-    """Turn the user's ``reward`` argument into a callable (and its weights, when it has them)."""
+    """Turn the user's ``reward`` argument into a callable (and its weights, when it has them).
+
+    ``default`` is the scenario's reward (None: :data:`DEFAULT_REWARD_WEIGHTS`): what ``None``
+    gives, and, for a scenario with its own (``StreamingRewardWeights``), the class and values a
+    dict or string of weights is laid over (so ``energy=2`` keeps the service floors).
+    """
     if reward is None:
-        return DEFAULT_REWARD_WEIGHTS, DEFAULT_REWARD_WEIGHTS
+        weights = default if default is not None else DEFAULT_REWARD_WEIGHTS
+        return weights, weights
     if isinstance(reward, RewardWeights):
         return reward, reward
+    if default is not None and type(default) is not RewardWeights:
+        if isinstance(reward, str):
+            reward = parse_weights(reward, type(default).keys())
+        if isinstance(reward, Mapping):
+            weights = type(default).from_dict({**default.to_dict(), **reward})
+            return weights, weights
     if isinstance(reward, str):
         weights = RewardWeights.parse(reward)
         return weights, weights
