@@ -10,6 +10,7 @@ during learning saves a checkpoint that ``resume`` continues from.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import time
 from collections.abc import Sequence
@@ -59,6 +60,7 @@ from agents.training_reporting import compare_training_policies, format_training
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
 from envs.options import check_env_options
 from envs.rewards import resolve_reward
+from envs.training_run import TRAINING_RUN_OPTIONS
 from hybrid.data import require_dataset
 from hybrid.factory import import_factory
 
@@ -232,7 +234,7 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
 
     kwargs: dict[str, Any] = {}
     if config.env_config is not None:
-        kwargs = read_env_config(config.env_config)
+        kwargs = read_env_config(config.env_config, config.env)
         for name in sorted(set(kwargs) & set(command_line)):
             if kwargs[name] != command_line[name] and name not in ("dataset", "scenario"):
                 raise ValueError(
@@ -267,8 +269,9 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
-def read_env_config(path: Path) -> dict[str, Any]:
-    """The environment options of an ``--env-config`` JSON file, checked (one-line errors)."""
+def read_env_config(path: Path, env_id: str = envs.ENV_ID) -> dict[str, Any]:
+    """The environment options of an ``--env-config`` JSON file, checked (one-line errors; the
+    options of HybridTraining-v0 by name here, by value when it is built)."""
     where = f"--env-config {path}"
     if not path.is_file():
         raise ValueError(f"{where} does not exist (give a JSON file of environment options)")
@@ -276,7 +279,19 @@ def read_env_config(path: Path) -> dict[str, Any]:
         loaded = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{where} is not valid JSON ({getattr(error, 'msg', error)})") from None
-    check_env_options(loaded, where)
+    if env_id == envs.ENV_ID:
+        check_env_options(loaded, where)
+    elif not isinstance(loaded, dict):
+        raise ValueError(f"{where}: environment options must be an object of name: value pairs")
+    else:
+        known = set(inspect.signature(envs.HybridTrainingEnv.__init__).parameters) - {"self"}
+        known = (known - {"run_options"}) | set(TRAINING_RUN_OPTIONS)
+        unknown = sorted(set(loaded) - known)
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown {env_id} argument(s) {', '.join(unknown)}; valid: "
+                f"{', '.join(sorted(known))}"
+            )
     if "chip_offset" in loaded:
         raise ValueError(
             f"{where} sets chip_offset: training uses chips 0..N-1 (set N with --train-chips); "

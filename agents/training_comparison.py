@@ -32,7 +32,8 @@ def weights_text(weights: TrainingRewardWeights) -> str:
     text += f",training={weights.training:g}"
     if deployment.reprogram != 1.0:
         text += f",reprogram={deployment.reprogram:g}"
-    if tuple(deployment.task_weights) != (1.0,) * len(deployment.task_weights):
+    task_weights = deployment.task_weights
+    if task_weights is not None and tuple(task_weights) != (1.0,) * len(task_weights):
         text += ",task_weights=" + "/".join(f"{w:g}" for w in deployment.task_weights)
     if deployment.task_metric != "error":
         text += f",task_metric={deployment.task_metric}"

@@ -251,6 +251,11 @@ class HybridTrainingEnv(gym.Env):
         return self.run.n_tasks
 
     @property
+    def task_names(self) -> tuple[str, ...]:
+        """The tasks of the model's heads, in head order."""
+        return self.run.task_names or tuple(f"task{t + 1}" for t in range(self.n_tasks))
+
+    @property
     def n_steps(self) -> int:
         """Steps per episode."""
         return self.run.schedule.n_steps

@@ -314,6 +314,8 @@ class TrainingRun:
     initial_weights: Weights
     config: dict[str, Any]
     cache_mb: float = 256.0
+    task_names: tuple[str, ...] = ()
+    """The tasks of the model's heads, in head order (the dataset's)."""
 
     def __post_init__(self) -> None:
         by_name = dict(hybrid_layers(self.train_model))
@@ -768,6 +770,7 @@ def build_training_run(
         initial_weights=initial,
         config=config,
         cache_mb=cache_mb,
+        task_names=tuple(bundle.task_names),
     )
 
 
@@ -786,11 +789,7 @@ def _split_monitor(
         rest = rest[:train_size]
     rest = rest.sort().values
 
-    def take(index: torch.Tensor) -> MultiTaskSplit:
-        fields = dataclasses.fields(train)  # every per-image tensor, whatever the tasks
-        return MultiTaskSplit(**{f.name: getattr(train, f.name)[index] for f in fields})
-
-    return take(monitor_index), take(rest)
+    return train.select(monitor_index), train.select(rest)
 
 
 TRAINING_RUN_OPTIONS: tuple[str, ...] = tuple(inspect.signature(build_training_run).parameters)

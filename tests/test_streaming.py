@@ -208,7 +208,7 @@ def test_the_observation_shows_traffic_served_and_the_clock_never_the_traffic_to
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in agents.policy_names() if n not in ("ppo", "oracle", "greedy-preview")]
+    "name", [n for n in agents.policy_names(ENV_ID) if n not in ("ppo", "oracle", "greedy-preview")]
 )
 def test_every_heuristic_runs_under_the_tile_budget(env: HybridPartitionEnv, name: str) -> None:
     policy = agents.make_policy(name, env)
