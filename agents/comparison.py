@@ -94,6 +94,9 @@ class EvaluationConfig:
     """JSON file of heuristic parameters ({"params": {policy: {parameter: value}}}, written by
     benchmarks/tune_heuristics.py --out); None: RUN/heuristics.json when the run has one, else
     the defaults"""
+    shield: bool = True
+    """the trained agent's shield (agents/shield.py): layers measured beyond what it saw in
+    training run digitally; --no-shield evaluates the bare network"""
     out: Path | None = None
     """output folder; None: results/<timestamp>-<run or scenario>"""
     sweep: str = ""
@@ -124,6 +127,7 @@ class Weighting:
     sweep_value: float | None = None
     records: dict[str, list[EpisodeRecord]] = field(default_factory=dict)
     env_id: str = envs.ENV_ID
+    shield: bool = True
 
 
 # -- planning: every check that can fail runs before any environment is built ------------------
@@ -260,7 +264,11 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     heuristics = [name for name in requested or known if name != "ppo"]
     policies = ["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else []
     params = heuristic_params(args.heuristic_params, model)
-    weightings = [Weighting(MAIN, kwargs, policies + heuristics, model, params, env_id=env_id)]
+    weightings = [
+        Weighting(
+            MAIN, kwargs, policies + heuristics, model, params, env_id=env_id, shield=args.shield
+        )
+    ]
 
     if args.sweep:
         sweep_keys = SWEEP_KEYS + (("training",) if env_id == envs.TRAINING_ENV_ID else ())
@@ -290,6 +298,7 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
                     key,
                     value,
                     env_id=env_id,
+                    shield=args.shield,
                 )
             )
     return weightings, run_config
@@ -328,7 +337,7 @@ def run_weighting(weighting: Weighting, seeds: Sequence[int], progress: tqdm) ->
     chips = episode_chips(unwrapped.chip_offset, unwrapped.chip_pool, seeds[0], len(seeds))
     for name in weighting.policies:
         if name == "ppo":
-            policy: Policy = make_policy("ppo", env, path=weighting.model)
+            policy: Policy = make_policy("ppo", env, path=weighting.model, shield=weighting.shield)
         else:
             policy = make_policy(name, env, **weighting.heuristic_params.get(name, {}))
         records = []

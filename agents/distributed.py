@@ -253,7 +253,7 @@ def run_weightings(
         unwrapped = env.unwrapped
         chips = episode_chips(unwrapped.chip_offset, unwrapped.chip_pool, seeds[0], len(seeds))
         policies = {
-            name: make_policy(name, path=weighting.model)
+            name: make_policy(name, path=weighting.model, shield=weighting.shield)
             if name == "ppo"
             else make_policy(name, **weighting.heuristic_params.get(name, {}))
             for name in weighting.policies

@@ -21,6 +21,8 @@ from agents.run_folder import (
     read_run_config,
     resolve_run,
 )
+from agents.shield import OBSERVATION_RANGE_KEY, SHIELDED_FEATURES, out_of_envelope, read_range
+from envs.actions import DIGITAL
 
 
 def algorithm(masked: bool) -> Any:
@@ -48,6 +50,13 @@ class PPOPolicy(Policy):
             step of an episode); read from the run's ``--frame-stack``.
         masked: the agent is a MaskablePPO and acts only among the choices the bound
             environment's ``action_masks()`` allows (``--mask-reprogram``).
+        observation_range: ``(low, high)``, the smallest and largest value of each
+            observation entry the agent acted on in training (the run's recorded
+            ``observation_range``; None for runs trained before it was recorded).
+        shield: keep the agent inside its training envelope (``agents.shield``): every layer
+            whose measured noise or sensitivity lies beyond ``high`` runs digitally, and the
+            network sees the observation clamped to ``[low, high]``. No effect without
+            ``observation_range``; ``shield_count`` counts the layer decisions it overrode.
     """
 
     def __init__(
@@ -60,6 +69,8 @@ class PPOPolicy(Policy):
         epsilon: float = 1e-8,
         frame_stack: int = 1,
         masked: bool = False,
+        observation_range: tuple[np.ndarray, np.ndarray] | None = None,
+        shield: bool = True,
     ) -> None:
         super().__init__()
         self.config: dict[str, Any] = {}
@@ -70,12 +81,16 @@ class PPOPolicy(Policy):
             model, obs_mean, obs_var = loaded.model, loaded.obs_mean, loaded.obs_var
             clip_obs, epsilon, self.config = loaded.clip_obs, loaded.epsilon, loaded.config
             frame_stack, masked = loaded.frame_stack, loaded.masked
+            observation_range = loaded.observation_range
         self.model = model
         self.masked = bool(masked)
         self.obs_mean, self.obs_var = obs_mean, obs_var
         self.clip_obs, self.epsilon = clip_obs, epsilon
         self.frame_stack = int(frame_stack)
         self._stack: np.ndarray | None = None
+        self.observation_range = observation_range
+        self.shield = bool(shield)
+        self.shield_count = 0
 
     def normalise(self, observation: np.ndarray) -> np.ndarray:
         """Apply the training-time observation normalisation."""
@@ -88,8 +103,27 @@ class PPOPolicy(Policy):
         """A new episode: the stacked history starts empty (zeros)."""
         self._stack = None
 
+    def shielding(self) -> bool:
+        """Whether the shield acts: on, a recorded range, and an environment whose observation
+        has the shielded per-layer features."""
+        if not self.shield or self.observation_range is None or self.env is None:
+            return False
+        names = {feature.name for feature in self.env.observation_layout.features}
+        return set(SHIELDED_FEATURES) <= names
+
     def act(self, observation: np.ndarray) -> np.ndarray:
-        observation = self.normalise(np.asarray(observation, dtype=np.float32))
+        raw = np.asarray(observation, dtype=np.float32)
+        if not self.shielding():
+            return self._act(raw)
+        low, high = self.observation_range
+        # The network sees only values it was trained on; layers beyond them run digitally.
+        action = self._act(np.clip(raw, low, high).astype(np.float32))
+        outside = out_of_envelope(self.env.observation_layout, raw, high)
+        self.shield_count += int(np.sum(outside & (action != DIGITAL)))
+        return np.where(outside, DIGITAL, action)
+
+    def _act(self, observation: np.ndarray) -> np.ndarray:
+        observation = self.normalise(observation)
         if self.frame_stack > 1:
             if self._stack is None:
                 self._stack = np.zeros(observation.size * self.frame_stack, dtype=np.float32)
@@ -132,6 +166,7 @@ def load_agent(path: str | Path) -> PPOPolicy:
         epsilon=epsilon,
         frame_stack=frame_stack,
         masked=is_masked(config),
+        observation_range=read_range(config.get(OBSERVATION_RANGE_KEY)),
     )
     policy.config = config
     return policy

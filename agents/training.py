@@ -56,6 +56,7 @@ from agents.run_folder import (
     resolve_run,
     write_run_config,
 )
+from agents.shield import OBSERVATION_RANGE_KEY, ObservationRange
 from agents.training_reporting import compare_training_policies, format_training_table
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
 from envs.options import check_env_options
@@ -567,6 +568,9 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
         config.ray_cpus_per_env,
         config.env,
     )
+    # The envelope of what the agent acts on, for the deployment shield (agents/shield.py).
+    envelope = ObservationRange(venv, run.get(OBSERVATION_RANGE_KEY))
+    venv = envelope
     eval_env = make_vec_env(
         {**kwargs, "chip_offset": VALIDATION_CHIP_OFFSET},
         1,
@@ -652,6 +656,8 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
             f"{config.timesteps}"
         )
     wall_s = time.perf_counter() - start
+    if envelope.to_dict() is not None:
+        run[OBSERVATION_RANGE_KEY] = envelope.to_dict()
     if not interrupted:
         model.save(out / MODEL_FILE)
         normalised.save(str(out / NORMALIZER_FILE))
