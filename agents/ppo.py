@@ -21,8 +21,9 @@ from agents.run_folder import (
     read_run_config,
     resolve_run,
 )
-from agents.shield import OBSERVATION_RANGE_KEY, SHIELDED_FEATURES, out_of_envelope, read_range
+from agents.shield import OBSERVATION_RANGE_KEY, out_of_envelope, read_range
 from envs.actions import DIGITAL
+from envs.partition_env import HybridPartitionEnv
 
 
 def algorithm(masked: bool) -> Any:
@@ -104,12 +105,11 @@ class PPOPolicy(Policy):
         self._stack = None
 
     def shielding(self) -> bool:
-        """Whether the shield acts: on, a recorded range, and an environment whose observation
-        has the shielded per-layer features."""
+        """Whether the shield acts: on, a recorded range, and a bound HybridPartition-v0."""
         if not self.shield or self.observation_range is None or self.env is None:
             return False
-        names = {feature.name for feature in self.env.observation_layout.features}
-        return set(SHIELDED_FEATURES) <= names
+        # A deployment only: on HybridTraining-v0 a digital layer means digital training.
+        return isinstance(self.env, HybridPartitionEnv)
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         raw = np.asarray(observation, dtype=np.float32)

@@ -114,6 +114,9 @@ def parse_grid(entries: Sequence[str]) -> dict[str, list[Any]]:
                 f"{', '.join(SWEPT + FIXED)} {hint}".rstrip()
             )
         default = getattr(defaults, key)
+        if default is None:  # an option whose default depends on the env: typed by annotation
+            annotation = str(next(f.type for f in dataclasses.fields(TrainConfig) if f.name == key))
+            default = 0.0 if "float" in annotation else 0 if "int" in annotation else ""
         grid[key] = [typed(key, value.strip(), default) for value in raw.split(",")]
     return grid
 

@@ -577,6 +577,8 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
         config.seed + VALIDATION_SEED_OFFSET,
         env_id=config.env,
     )
+    # The same wrapper layers as training: SB3's EvalCallback walks both stacks side by side.
+    eval_env = ObservationRange(eval_env)
     resumed_from = newest_checkpoint(out) if config.resume else None
     if config.resume and resumed_from is None:
         raise RunFolderError(f"no checkpoint or model in {out} to resume from")
