@@ -39,7 +39,7 @@ import envs
 from agents.evaluation import run_episode
 from agents.reporting import mean_ci95
 from agents.run_folder import env_kwargs_from_config, read_run_config
-from envs.rewards import RewardWeights
+from envs.rewards import resolve_reward
 
 SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
     "greedy": {"error_per_nat": (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)},
@@ -76,7 +76,9 @@ def environment_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.model_weights is not None:
         kwargs["model_weights"] = str(Path(args.model_weights).resolve())
     if args.reward_weights:
-        kwargs["reward"] = RewardWeights.parse(args.reward_weights).to_dict()
+        # Laid over the scenario's own reward (a streaming scenario keeps its service levels).
+        scenario = envs.get_scenario(kwargs.get("scenario"))
+        kwargs["reward"] = resolve_reward(args.reward_weights, scenario.reward)[1].to_dict()
     kwargs["chip_offset"] = args.chips
     return kwargs
 

@@ -268,14 +268,17 @@ class StreamingRewardWeights(RewardWeights):
                 )
         object.__setattr__(self, "service_floors", tuple(float(f) for f in self.service_floors))
 
-    def check_tasks(self, n_tasks: int) -> None:
-        """Also one service floor per task (or none)."""
-        super().check_tasks(n_tasks)
+    def for_tasks(
+        self, task_names: Sequence[str], own_weights: Sequence[float]
+    ) -> StreamingRewardWeights:
+        """As :meth:`RewardWeights.for_tasks`, and one service floor per task (or none)."""
+        n_tasks = len(task_names)
         if self.service_floors and len(self.service_floors) != n_tasks:
             raise ValueError(
                 f"reward has {len(self.service_floors)} service floors but the model has "
                 f"{n_tasks} tasks: give service_floors with {n_tasks} entries or none"
             )
+        return super().for_tasks(task_names, own_weights)  # type: ignore[return-value]
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> StreamingRewardWeights:

@@ -316,6 +316,9 @@ class TrainingRun:
     cache_mb: float = 256.0
     task_names: tuple[str, ...] = ()
     """The tasks of the model's heads, in head order (the dataset's)."""
+    reference_weights: Weights | None = None
+    """The digital pretrained network's weights, the reference every score is against (None:
+    ``initial_weights``, which they are when fine-tuning; from scratch they differ)."""
 
     def __post_init__(self) -> None:
         by_name = dict(hybrid_layers(self.train_model))
@@ -364,7 +367,7 @@ class TrainingRun:
         )
         """Per layer, its inference energy digital (column 0) and analog (column 1) as a share
         of the all-digital inference energy."""
-        self.reference = self._evaluate_weights(self.initial_weights, digital)
+        self.reference = self._evaluate_weights(self._reference_weights, digital)
         """The digital pretrained network on the evaluation images: the deployment's reference
         (what ``HybridPartition-v0`` calls the all-digital model)."""
         self.initial_state = self._initial_state()
@@ -502,9 +505,13 @@ class TrainingRun:
         }
 
     # -- internals -----------------------------------------------------------------------------
+    @property
+    def _reference_weights(self) -> Weights:
+        return self.initial_weights if self.reference_weights is None else self.reference_weights
+
     def _initial_state(self) -> TrainingState:
         digital = (False,) * self.n_layers
-        self.monitor_reference = self._evaluate_weights(self.initial_weights, digital, "monitor")
+        self.monitor_reference = self._evaluate_weights(self._reference_weights, digital, "monitor")
         return TrainingState(
             step=0,
             weights=self.initial_weights,
@@ -771,6 +778,7 @@ def build_training_run(
         config=config,
         cache_mb=cache_mb,
         task_names=tuple(bundle.task_names),
+        reference_weights=weights_of(inference_model),
     )
 
 
