@@ -439,7 +439,7 @@ class GreedyPreviewPolicy(_GreedySearch):
     follows every reward weight.
 
     It replaced a tolerance of 0.005 accuracy per task (tuned for the default reward), which
-    ignored the energy weight (README, Heuristics).
+    ignored the energy weight (README, "The policies").
     """
 
     uses_preview = True

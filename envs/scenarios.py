@@ -151,7 +151,8 @@ STREAM_FAST_DRIFT_HARDWARE = get_hardware("pcm-compensated-3x").replace(
     "6.75x the measured devices': fresh tiles of fc1 and fc2 hold for about a day, then fail.",
     drift_scale=6.75,
 )
-"""A stress setting chosen by measurement (README, "Streaming workloads and limited tiles"):
+"""A stress setting chosen by measurement (README, "Streaming workloads and a chip with few
+tiles"):
 with it, fc1 and fc2 left on their tiles degrade over the days, refreshed daily they beat both
 that and all-digital, and one programming of both (325 all-digital inferences' energy) pays back
 only over several steps of daytime traffic. At 6x drift a daily refresh only ties leaving the
@@ -192,8 +193,8 @@ SCENARIOS: dict[str, Scenario] = {
         "pcm-no-compensation",
         Timeline(spacing="linear"),
     ),
-    # Streaming (issue 17): actions shape the future. README, "Streaming workloads and limited
-    # tiles", gives the generator, the budget and the measurements.
+    # Streaming (issue 17): actions shape the future. README, "Streaming workloads and a chip
+    # with few tiles", gives the generator, the budget and the measurements.
     "stream-fast-drift": Scenario(
         "stream-fast-drift",
         "An edge device's three days in two-hour steps (daily cycle, quiet nights, bursts of "
