@@ -143,7 +143,8 @@ class TrainConfig:
     data_dir: str | None = None
     """folder holding CIFAR-10 (cifar-10-batches-py/)"""
     out: Path | None = None
-    """run folder (default runs/<dataset>-<scenario>-seed<seed>)"""
+    """run folder (default runs/<dataset or factory>-<scenario>-seed<seed>, with training- in
+    front on HybridTraining-v0)"""
     resume: bool = False
     """continue the run in --out from its newest checkpoint"""
     init_from: Path | None = None
