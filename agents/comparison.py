@@ -29,6 +29,7 @@ import envs
 from agents.base import Policy, make_policy, policy_names
 from agents.cli import check_output_dir, require_int
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
+from agents.heuristics import STREAM_RULES
 from agents.plots import MAIN, plot_pareto, plot_placements, task_titles
 from agents.ppo import load_agent
 from agents.reporting import format_table, summarise
@@ -262,6 +263,8 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     require_dataset(kwargs["dataset"], kwargs.get("data_dir"))
 
     heuristics = [name for name in requested or known if name != "ppo"]
+    if not requested and envs.get_scenario(kwargs["scenario"]).workload is None:
+        heuristics = [name for name in heuristics if name not in STREAM_RULES]
     policies = ["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else []
     params = heuristic_params(args.heuristic_params, model)
     weightings = [

@@ -577,6 +577,11 @@ def _clock_hour(view: Any) -> float:
     return float(np.mod(angle * 24.0 / (2.0 * np.pi), 24.0))
 
 
+STREAM_RULES: tuple[str, ...] = ("noise-refresh", "scheduled-refresh")
+"""The rules written for request streams on a chip with few tiles: comparisons list them by
+default only in scenarios with a workload (elsewhere they are all-analog with refreshes)."""
+
+
 @register("noise-refresh")
 class NoiseRefreshPolicy(Policy):
     """A practitioner's rule for a request stream: refresh a tile when its measured noise

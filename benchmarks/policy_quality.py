@@ -46,6 +46,7 @@ import numpy as np
 import agents
 import envs
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
+from agents.heuristics import STREAM_RULES
 from agents.ppo import PPOPolicy
 from agents.reporting import format_table, mean_ci95, summarise
 from agents.run_folder import make_env_from_config, read_run_config
@@ -132,6 +133,8 @@ def measure(
     config = read_run_config(run)
     env = held_out_env(config, episodes)
     names = [n for n in agents.policy_names(envs.ENV_ID) if n != "ppo" and n not in skip]
+    if env.unwrapped.workload is None:  # the stream rules act on request streams only
+        names = [n for n in names if n not in STREAM_RULES]
     params = tuned_parameters(run)
     policies = {
         "ppo": PPOPolicy(path=run),
