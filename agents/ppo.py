@@ -21,7 +21,14 @@ from agents.run_folder import (
     read_run_config,
     resolve_run,
 )
-from agents.shield import OBSERVATION_RANGE_KEY, out_of_envelope, read_range
+from agents.shield import (
+    ANALOG_ENVELOPE_KEY,
+    OBSERVATION_RANGE_KEY,
+    beyond_behaviour,
+    out_of_envelope,
+    read_analog_envelope,
+    read_range,
+)
 from envs.actions import DIGITAL
 from envs.partition_env import HybridPartitionEnv
 
@@ -56,8 +63,12 @@ class PPOPolicy(Policy):
             ``observation_range``; None for runs trained before it was recorded).
         shield: keep the agent inside its training envelope (``agents.shield``): every layer
             whose measured noise or sensitivity lies beyond ``high`` runs digitally, and the
-            network sees the observation clamped to ``[low, high]``. No effect without
+            network sees the observation clamped to ``[low, high]``; with ``analog_envelope``
+            (the run's behaviour envelope) a layer measured beyond every state in which the
+            agent ran it analog on training chips runs digitally too. No effect without
             ``observation_range``; ``shield_count`` counts the layer decisions it overrode.
+        analog_envelope: per shielded feature, the per-layer maximum at which the agent ran
+            the layer analog (``agents.shield.analog_envelope``; -inf: never).
     """
 
     def __init__(
@@ -72,6 +83,7 @@ class PPOPolicy(Policy):
         masked: bool = False,
         observation_range: tuple[np.ndarray, np.ndarray] | None = None,
         shield: bool = True,
+        analog_envelope: dict[str, np.ndarray] | None = None,
     ) -> None:
         super().__init__()
         self.config: dict[str, Any] = {}
@@ -83,6 +95,7 @@ class PPOPolicy(Policy):
             clip_obs, epsilon, self.config = loaded.clip_obs, loaded.epsilon, loaded.config
             frame_stack, masked = loaded.frame_stack, loaded.masked
             observation_range = loaded.observation_range
+            analog_envelope = loaded.analog_envelope
         self.model = model
         self.masked = bool(masked)
         self.obs_mean, self.obs_var = obs_mean, obs_var
@@ -90,6 +103,7 @@ class PPOPolicy(Policy):
         self.frame_stack = int(frame_stack)
         self._stack: np.ndarray | None = None
         self.observation_range = observation_range
+        self.analog_envelope = analog_envelope
         self.shield = bool(shield)
         self.shield_count = 0
 
@@ -116,9 +130,13 @@ class PPOPolicy(Policy):
         if not self.shielding():
             return self._act(raw)
         low, high = self.observation_range
-        # The network sees only values it was trained on; layers beyond them run digitally.
+        # The network sees only values it was trained on; layers beyond them run digitally,
+        # and so does a layer measured beyond every state the agent ran it analog in.
         action = self._act(np.clip(raw, low, high).astype(np.float32))
-        outside = out_of_envelope(self.env.observation_layout, raw, high)
+        layout = self.env.observation_layout
+        outside = out_of_envelope(layout, raw, high)
+        if self.analog_envelope is not None:
+            outside |= beyond_behaviour(layout, raw, self.analog_envelope)
         self.shield_count += int(np.sum(outside & (action != DIGITAL)))
         return np.where(outside, DIGITAL, action)
 
@@ -167,6 +185,7 @@ def load_agent(path: str | Path) -> PPOPolicy:
         frame_stack=frame_stack,
         masked=is_masked(config),
         observation_range=read_range(config.get(OBSERVATION_RANGE_KEY)),
+        analog_envelope=read_analog_envelope(config.get(ANALOG_ENVELOPE_KEY)),
     )
     policy.config = config
     return policy

@@ -16,6 +16,15 @@ exact substrate.
   value is unknown). ``PPOPolicy`` runs such layers digitally and shows its network the
   observation clamped to the recorded range (``shield=True``, the default when the run recorded
   its range; ``evaluate.py --no-shield`` turns it off).
+* :func:`analog_envelope` (end of training, or ``python -m agents.shield RUN`` for an older
+  run) plays the trained agent deterministically on training chips at each training drift and
+  records, per layer, the largest measured noise and sensitivity at which it ran that layer
+  analog. Deployed, the agent may run a layer analog only inside that envelope: it never
+  extends analog use beyond conditions in which it was seen to do so (a layer it never ran
+  analog there stays digital). The observation-wide range above is wide (it holds every
+  exploratory step of training); this one is the agent's own demonstrated behaviour. Measured
+  in README (Results, Generalisation): one seed in five at 3x drift put conv1 on its tile in
+  the middle of an episode (accuracy 0.29), which the wide range let through.
 
 Both read only what the agent itself observes, so the shield is as deployable as the agent; its
 cost and effect are measured in README (Results, Generalisation).
@@ -23,11 +32,15 @@ cost and effect are measured in README (Results, Generalisation).
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
+from envs.actions import DIGITAL
 from envs.observation import MAX_OBSERVATION, ObservationLayout
 
 SHIELDED_FEATURES = ("noise", "sensitivity")
@@ -35,6 +48,13 @@ SHIELDED_FEATURES = ("noise", "sensitivity")
 grow with drift and measure how far the layer's analog output is from the digital one."""
 OBSERVATION_RANGE_KEY = "observation_range"
 """Key of the recorded envelope in a run's config.json: ``{"low": [...], "high": [...]}``."""
+ANALOG_ENVELOPE_KEY = "analog_envelope"
+"""Key of the behaviour envelope in a run's config.json: per shielded feature, one maximum per
+layer (None where the agent never ran the layer analog), plus how it was measured."""
+ENVELOPE_CHIPS = 16
+"""Training chips (0..15) the behaviour envelope is measured on, one episode each per
+training drift multiplier: enough to see the agent's schedule at each step (its placements
+barely vary over chips), about 30 s of the digits network's episodes."""
 
 
 class ObservationRange(VecEnvWrapper):
@@ -96,3 +116,101 @@ def out_of_envelope(
         values = np.asarray(now[name], dtype=float)
         outside |= (values > np.asarray(limit[name], dtype=float)) | (values >= MAX_OBSERVATION)
     return outside
+
+
+def analog_envelope(
+    policy: Any, env_kwargs: dict[str, Any], drift_scales: Sequence[float], env_id: str
+) -> dict[str, Any]:
+    """The behaviour envelope of a trained agent (see the module docstring): its deterministic
+    episodes on training chips ``0..ENVELOPE_CHIPS-1`` at each drift multiplier."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the environments)
+
+    highs = {name: None for name in SHIELDED_FEATURES}
+    for scale in drift_scales:
+        kwargs = {**env_kwargs, "drift_scale": env_kwargs.get("drift_scale", 1.0) * scale}
+        env = gym.make(env_id, **kwargs)
+        layout: ObservationLayout = env.unwrapped.observation_layout
+        policy.bind(env.unwrapped)
+        for chip in range(min(ENVELOPE_CHIPS, env.unwrapped.chip_pool)):
+            observation, _ = env.reset(seed=chip, options={"chip": chip})
+            policy.reset()
+            done = False
+            while not done:
+                action = np.asarray(policy.act(observation))
+                analog = action[: layout.n_layers] != DIGITAL
+                view = layout.view(observation)
+                for name in SHIELDED_FEATURES:
+                    seen = np.where(analog, np.asarray(view[name], dtype=float), -np.inf)
+                    highs[name] = seen if highs[name] is None else np.maximum(highs[name], seen)
+                observation, _, terminated, truncated, _ = env.step(action)
+                done = terminated or truncated
+        env.close()
+    return {
+        **{
+            name: [None if not np.isfinite(v) else float(v) for v in values]
+            for name, values in highs.items()
+        },
+        "chips": [0, ENVELOPE_CHIPS - 1],
+        "drift_scales": list(drift_scales),
+    }
+
+
+def read_analog_envelope(recorded: dict[str, Any] | None) -> dict[str, np.ndarray] | None:
+    """Per shielded feature, the per-layer maxima as arrays (-inf: never analog), or None."""
+    if not recorded:
+        return None
+    return {
+        name: np.array([-np.inf if v is None else float(v) for v in recorded[name]])
+        for name in SHIELDED_FEATURES
+    }
+
+
+def beyond_behaviour(
+    layout: ObservationLayout, observation: np.ndarray, envelope: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Which layers (bool, ``(n_layers,)``) measure more noise or sensitivity than any state in
+    which the agent ran them analog on training chips (all of them, for a layer it never ran
+    analog there)."""
+    view = layout.view(np.asarray(observation, dtype=float))
+    beyond = np.zeros(layout.n_layers, dtype=bool)
+    for name in SHIELDED_FEATURES:
+        beyond |= np.asarray(view[name], dtype=float) > envelope[name]
+    return beyond
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m agents.shield RUN``: (re)measure a run's behaviour envelope into its
+    config.json (runs trained before it existed)."""
+    from agents.cli import run_main
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("run", type=Path, help="run folder")
+    args = parser.parse_args(argv)
+
+    def measure() -> None:
+        from agents.ppo import load_agent
+        from agents.run_folder import (
+            env_id_from_config,
+            env_kwargs_from_config,
+            read_run_config,
+            write_run_config,
+        )
+
+        config = read_run_config(args.run)
+        policy = load_agent(args.run)
+        policy.shield = False
+        scales = config["args"].get("train_drift_scales") or [1.0]
+        kwargs = env_kwargs_from_config(config)
+        config[ANALOG_ENVELOPE_KEY] = analog_envelope(
+            policy, kwargs, scales, env_id_from_config(config)
+        )
+        write_run_config(args.run, config)
+        print(f"{args.run}: {ANALOG_ENVELOPE_KEY} {config[ANALOG_ENVELOPE_KEY]}")
+
+    return run_main(measure)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -56,7 +56,12 @@ from agents.run_folder import (
     resolve_run,
     write_run_config,
 )
-from agents.shield import OBSERVATION_RANGE_KEY, ObservationRange
+from agents.shield import (
+    ANALOG_ENVELOPE_KEY,
+    OBSERVATION_RANGE_KEY,
+    ObservationRange,
+    analog_envelope,
+)
 from agents.training_reporting import compare_training_policies, format_training_table
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
 from envs.options import check_env_options
@@ -678,6 +683,12 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
     if interrupted:
         return out
     print(f"trained {model.num_timesteps} steps in {wall_s:.0f} s; run folder: {out}")
+    if config.env == envs.ENV_ID:  # the deployment shield's behaviour envelope (agents/shield.py)
+        agent = PPOPolicy(path=out, shield=False)
+        run[ANALOG_ENVELOPE_KEY] = analog_envelope(
+            agent, kwargs, config.train_drift_scales, config.env
+        )
+        write_run_config(out, run)
     if config.compare_episodes > 0:
         run["comparison"] = final_comparison(
             out, kwargs, config.seed, config.compare_episodes, config.env
