@@ -119,10 +119,14 @@ def out_of_envelope(
 
 
 def analog_envelope(
-    policy: Any, env_kwargs: dict[str, Any], drift_scales: Sequence[float], env_id: str
+    policy: Any,
+    env_kwargs: dict[str, Any],
+    drift_scales: Sequence[float],
+    env_id: str,
+    chips: int = ENVELOPE_CHIPS,
 ) -> dict[str, Any]:
     """The behaviour envelope of a trained agent (see the module docstring): its deterministic
-    episodes on training chips ``0..ENVELOPE_CHIPS-1`` at each drift multiplier."""
+    episodes on training chips ``0..chips-1`` at each drift multiplier."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the environments)
@@ -133,7 +137,8 @@ def analog_envelope(
         env = gym.make(env_id, **kwargs)
         layout: ObservationLayout = env.unwrapped.observation_layout
         policy.bind(env.unwrapped)
-        for chip in range(min(ENVELOPE_CHIPS, env.unwrapped.chip_pool)):
+        n_chips = min(chips, env.unwrapped.chip_pool)
+        for chip in range(n_chips):
             observation, _ = env.reset(seed=chip, options={"chip": chip})
             policy.reset()
             done = False
@@ -152,7 +157,7 @@ def analog_envelope(
             name: [None if not np.isfinite(v) else float(v) for v in values]
             for name, values in highs.items()
         },
-        "chips": [0, ENVELOPE_CHIPS - 1],
+        "chips": [0, min(chips, int(env_kwargs.get("chip_pool", chips))) - 1],
         "drift_scales": list(drift_scales),
     }
 

@@ -58,6 +58,7 @@ from agents.run_folder import (
 )
 from agents.shield import (
     ANALOG_ENVELOPE_KEY,
+    ENVELOPE_CHIPS,
     OBSERVATION_RANGE_KEY,
     ObservationRange,
     analog_envelope,
@@ -202,6 +203,9 @@ class TrainConfig:
     """environment steps between checkpoints"""
     compare_episodes: int = 5
     """episodes (held-out chips) of the final comparison; 0 skips it"""
+    envelope_chips: int = ENVELOPE_CHIPS
+    """training chips per training drift on which the trained agent's behaviour envelope is
+    measured for the deployment shield (agents/shield.py); 0 skips it"""
     progress: bool = True
     """show a progress bar"""
 
@@ -508,6 +512,7 @@ def check_options(config: TrainConfig) -> None:
     for option in ("eval_freq", "eval_episodes", "checkpoint_freq", "frame_stack"):
         require_int(option, getattr(config, option), 1)
     require_int("compare_episodes", config.compare_episodes, 0)
+    require_int("envelope_chips", config.envelope_chips, 0)
     if config.lr_schedule not in LR_SCHEDULES:
         raise ValueError(
             f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}"
@@ -683,10 +688,10 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
     if interrupted:
         return out
     print(f"trained {model.num_timesteps} steps in {wall_s:.0f} s; run folder: {out}")
-    if config.env == envs.ENV_ID:  # the deployment shield's behaviour envelope (agents/shield.py)
+    if config.env == envs.ENV_ID and config.envelope_chips > 0:  # for the shield
         agent = PPOPolicy(path=out, shield=False)
         run[ANALOG_ENVELOPE_KEY] = analog_envelope(
-            agent, kwargs, config.train_drift_scales, config.env
+            agent, kwargs, config.train_drift_scales, config.env, config.envelope_chips
         )
         write_run_config(out, run)
     if config.compare_episodes > 0:

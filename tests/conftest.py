@@ -74,5 +74,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PPO run folder of 2048 steps (about a minute), shared by the training and evaluation
     tests: read it, copy it to change it."""
     out = tmp_path_factory.mktemp("runs") / "smoke"
-    config = TrainConfig(timesteps=2048, out=out, seed=0, progress=False, compare_episodes=0)
+    config = TrainConfig(
+        timesteps=2048, out=out, seed=0, progress=False, compare_episodes=0, envelope_chips=2
+    )
     return train(config)

@@ -111,3 +111,23 @@ def test_evaluate_no_shield_option_reaches_the_agent(
     assert evaluate_main([*argv, "--no-shield", "--no-progress"]) == 0
     assert json.loads((out / "summary.json").read_text())["args"]["shield"] is False
     assert agents.make_policy("ppo", path=smoke_run, shield=False).shield is False
+
+
+def test_the_behaviour_envelope_keeps_layers_digital_where_the_agent_never_ran_them_analog(
+    smoke_run: Path, tmp_path: Path
+):
+    config = json.loads((smoke_run / "config.json").read_text())
+    envelope = config["analog_envelope"]
+    assert envelope["chips"] == [0, 1] and envelope["drift_scales"] == [1.0, 1.5]
+    n_layers = len(config["layers"])
+    assert len(envelope["noise"]) == len(envelope["sensitivity"]) == n_layers
+
+    # Never analog anywhere on the training chips: deployed, every layer stays digital.
+    folder = tmp_path / "run"
+    shutil.copytree(smoke_run, folder)
+    config["analog_envelope"] = {**envelope, "noise": [None] * n_layers}
+    (folder / "config.json").write_text(json.dumps(config))
+    policy = load_agent(folder)
+    env = make_env_from_config(policy.config, chip_offset=TEST_CHIP_OFFSET)
+    record = run_episode(env, policy.bind(env), seed=0)
+    assert all(step["action"] == [DIGITAL] * n_layers for step in record.steps)

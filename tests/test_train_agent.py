@@ -20,7 +20,7 @@ from agents.run_folder import make_env_from_config
 from agents.training import StopAfter, TrainConfig, train
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS
 
-FAST = ["--no-progress", "--compare-episodes", "0"]
+FAST = ["--no-progress", "--compare-episodes", "0", "--envelope-chips", "1"]
 
 
 def test_smoke_run_writes_model_normaliser_and_config(smoke_run: Path):

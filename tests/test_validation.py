@@ -13,7 +13,7 @@ import pytest
 import envs
 from envs import HybridPartitionEnv
 
-FAST = ["--no-progress", "--compare-episodes", "0"]
+FAST = ["--no-progress", "--compare-episodes", "0", "--envelope-chips", "1"]
 
 
 @pytest.mark.parametrize(
