@@ -28,10 +28,13 @@ def n_choices(allow_reprogram: bool) -> int:
     return 3 if allow_reprogram else 2
 
 
-def check_action(action: Any, n_layers: int, n_actions: int) -> np.ndarray:
-    """``action`` as an int array of one code per layer, or a one-line ValueError saying what an
-    action is."""
-    expected = (
+def check_action(
+    action: Any, n_layers: int, n_actions: int, expected: str | None = None
+) -> np.ndarray:
+    """``action`` as an int array of ``n_layers`` codes in ``0..n_actions-1``, or a one-line
+    ValueError saying what an action is (``expected``: that sentence, for an environment whose
+    action has more than one code per layer)."""
+    expected = expected or (
         f"an action is {n_layers} integers (one per layer: "
         f"{', '.join(f'{i}={name}' for i, name in enumerate(ACTION_NAMES[:n_actions]))})"
     )

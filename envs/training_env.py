@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs.actions import ACTION_NAMES, ANALOG, DIGITAL
+from envs.actions import ACTION_NAMES, ANALOG, DIGITAL, check_action
 from envs.chips import ENV_CHIP_POOL, check_chip
 from envs.observation import ObservationLayout
 from envs.rewards import StepMetrics
@@ -362,17 +362,7 @@ class HybridTrainingEnv(gym.Env):
         expected = f"an action is {n} integers ({self.n_layers} layers: {layers}" + (
             "; then the rollback flag 0/1)" if self.allow_rollback else ")"
         )
-        try:
-            array = np.asarray(action)
-        except Exception:  # noqa: BLE001 - whatever it is, it is not an action
-            raise ValueError(f"{expected}; got {action!r}") from None
-        if array.shape != (n,):
-            raise ValueError(f"{expected}; got shape {array.shape}")
-        if not np.issubdtype(array.dtype, np.number) or np.any(array != np.round(array)):
-            raise ValueError(f"{expected}; got non-integer values {array.tolist()}")
-        if array.min() < 0 or array.max() > 1:
-            raise ValueError(f"{expected}; got out-of-range values {array.tolist()}")
-        return array.astype(int)
+        return check_action(action, n, 2, expected)
 
     def action_masks(self) -> np.ndarray:
         """Which choices are worth offering a learner now, flattened entry by entry (the
