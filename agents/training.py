@@ -77,14 +77,27 @@ steps; 50,000 train in about 2 minutes with two environment processes on a 2-cor
 
 # Partitioning during training (issue 16): what differs on HybridTraining-v0.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    envs.ENV_ID: {"timesteps": DEFAULT_TIMESTEPS, "n_steps": 256},
-    envs.TRAINING_ENV_ID: {"timesteps": 4_096, "gamma": 1.0, "n_steps": 128},
+    envs.ENV_ID: {
+        "timesteps": DEFAULT_TIMESTEPS,
+        "n_steps": 256,
+        "eval_freq": 4_096,
+        "checkpoint_freq": 8_192,
+    },
+    envs.TRAINING_ENV_ID: {
+        "timesteps": 4_096,
+        "gamma": 1.0,
+        "n_steps": 128,
+        "eval_freq": 1_024,
+        "checkpoint_freq": 1_024,
+    },
 }
 """Defaults of the options left unset (None), per environment (HybridPartition-v0's discount
 is its scenario's, ``Scenario.discount``). HybridTraining-v0: its reward
 comes mostly at the end of a 4-step episode, so no discount; each step trains the network, so
 far fewer steps (4,096: 1,024 training runs; README, Partitioning during training) and shorter
-rollouts, for as many updates as that allows."""
+rollouts, for as many updates as that allows; validation and a checkpoint every 1,024 steps (a
+quarter of the run, so an interrupted default run loses at most a quarter; at 4,096 and 8,192 a
+default run had one validation and no checkpoint before its end)."""
 TRAINING_ENV_KWARGS: dict[str, dict[str, Any]] = {
     envs.TRAINING_ENV_ID: {"training_streams": 8},
 }
@@ -195,12 +208,13 @@ class TrainConfig:
     """observations of the last N steps side by side (stable-baselines3 VecFrameStack): with 2
     the agent sees how each layer's measured noise and sensitivity changed since the last step"""
 
-    eval_freq: int = 4096
-    """environment steps between evaluations on validation chips"""
+    eval_freq: int | None = None
+    """environment steps between evaluations on validation chips (default 4096, 1024 on
+    HybridTraining-v0)"""
     eval_episodes: int = 4
     """episodes per evaluation"""
-    checkpoint_freq: int = 8192
-    """environment steps between checkpoints"""
+    checkpoint_freq: int | None = None
+    """environment steps between checkpoints (default 8192, 1024 on HybridTraining-v0)"""
     compare_episodes: int = 5
     """episodes (held-out chips) of the final comparison; 0 skips it"""
     envelope_chips: int = ENVELOPE_CHIPS
@@ -552,6 +566,18 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
     return config, kwargs, {"args": jsonable(dataclasses.asdict(config)), "env": kwargs}
 
 
+def training_env_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The training environments' keyword arguments: ``kwargs`` with ``TRAINING_ENV_KWARGS``
+    added where the user's own (``--env-config``) did not set them."""
+    train_kwargs = dict(kwargs)
+    for key, value in TRAINING_ENV_KWARGS.get(env_id, {}).items():
+        if key not in kwargs:
+            train_kwargs[key] = (
+                min(value, kwargs["chip_pool"]) if key == "training_streams" else value
+            )
+    return train_kwargs
+
+
 def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
     """Train (or resume) and return the run folder."""
     out = config.run_dir
@@ -566,11 +592,8 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
     del probe
     out.mkdir(parents=True, exist_ok=True)
 
-    train_kwargs = dict(kwargs)
-    for key, value in TRAINING_ENV_KWARGS.get(config.env, {}).items():
-        train_kwargs[key] = min(value, kwargs["chip_pool"]) if key == "training_streams" else value
     venv = make_vec_env(
-        train_kwargs,
+        training_env_kwargs(config.env, kwargs),
         config.n_envs,
         config.seed,
         config.train_drift_scales,

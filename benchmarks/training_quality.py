@@ -1,17 +1,24 @@
 """Does the learned training-time policy win? The targets of issue 16, measured in one run.
 
-    python benchmarks/training_quality.py --model /work/runs-train-env/ppo-default
-    python benchmarks/training_quality.py --model RUN --episodes 20 --out quality.json
+    python benchmarks/training_quality.py --model runs/training-digits-strong-drift-seed0
+    python benchmarks/training_quality.py --model RUN_SEED0 RUN_SEED1 RUN_SEED2 --episodes 40 \
+        --out quality.json
 
-For a run trained on ``HybridTraining-v0`` it runs the agent and every training-time baseline on
-the same distinct held-out chips (``envs.chips.TEST_CHIP_OFFSET``, chips the agent never trained
-or was validated on; common random numbers) and prints:
+For each run trained on ``HybridTraining-v0`` it runs the agent and every training-time baseline
+on the same distinct held-out chips (``envs.chips.TEST_CHIP_OFFSET``, chips the agent never
+trained or was validated on; common random numbers) and prints:
 
 1. every policy's return with its 95% CI, training energy, deployed energy and accuracy;
 2. the agent against each baseline: the paired difference of returns with its 95% CI;
 3. the same actions replayed on images no policy was scored on (the test split: same chips,
    same training, the deployment scored on unseen images), and the paired differences there;
 4. speed: the run's PPO training wall time, and the wall time of one episode per policy.
+
+Given several runs (training seeds of the same environment configuration), the baselines are
+run once and, last, the seeds are pooled: per held-out chip the agent's return averaged over the
+seeds, minus each baseline's on that chip, with the 95% CI over chips (the training seed counts
+as part of the method). The targets are judged on the pooled margins, and the number of seeds
+that beat each rival beyond the CI on their own is printed beside them.
 
 It ends with one line per target: met or not, with the measured figure.
 """
@@ -57,27 +64,42 @@ def replay(env: Any, record: EpisodeRecord) -> float:
     return sum(replay_episode(env, record.seed, record.chip, [s["action"] for s in record.steps]))
 
 
-def measure(run: Path, episodes: int) -> dict[str, Any]:
-    """Every figure of the module docstring for one trained run."""
+def environment_of(config: dict[str, Any]) -> dict[str, Any]:
+    """What a run's baselines depend on: its resolved environment (not its training seed)."""
+    return config["env_resolved"]
+
+
+def measure(
+    run: Path,
+    episodes: int,
+    baselines: dict[str, tuple[list[EpisodeRecord], list[float]]] | None = None,
+) -> dict[str, Any]:
+    """Every figure of the module docstring for one trained run; ``baselines`` (records and
+    unseen-image returns per baseline, from a run of the same environment) are reused."""
     config = read_run_config(run)
     if config.get("env_id") != envs.TRAINING_ENV_ID:
         raise SystemExit(f"{run} was not trained on {envs.TRAINING_ENV_ID}")
     env = held_out_env(config, episodes)
+    unseen_env = held_out_env(config, episodes, eval_split="test")
     names = [n for n in agents.policy_names(envs.TRAINING_ENV_ID) if n != "ppo"]
     policies = {"ppo": PPOPolicy(path=run), **{n: agents.make_policy(n) for n in names}}
     chips = first_chips(TEST_CHIP_OFFSET, episodes)
     records: dict[str, list[EpisodeRecord]] = {}
+    unseen: dict[str, list[float]] = {}
     for name, policy in policies.items():
-        policy.bind(env)
-        records[name] = [run_episode(env, policy, seed, chip) for seed, chip in enumerate(chips)]
+        if baselines is not None and name in baselines:
+            records[name], unseen[name] = baselines[name]
+        else:
+            policy.bind(env)
+            records[name] = [
+                run_episode(env, policy, seed, chip) for seed, chip in enumerate(chips)
+            ]
+            unseen[name] = [replay(unseen_env, r) for r in records[name]]
         print(f"  {name}: {np.mean([r.episode_return for r in records[name]]):.2f}", flush=True)
     rows = [summarise_training(name, recs) for name, recs in records.items()]
     print(format_training_table(rows))
     returns = {name: [r.episode_return for r in recs] for name, recs in records.items()}
     margins = {n: paired(returns["ppo"], returns[n]) for n in names}
-
-    unseen_env = held_out_env(config, episodes, eval_split="test")
-    unseen = {name: [replay(unseen_env, r) for r in recs] for name, recs in records.items()}
     unseen_margins = {n: paired(unseen["ppo"], unseen[n]) for n in names}
     print(
         "ppo - baseline, paired (evaluation images | unseen test images):\n"
@@ -109,6 +131,9 @@ def measure(run: Path, episodes: int) -> dict[str, Any]:
     print(f"PPO training wall time {train_s} s ({config['result'].get('num_timesteps')} steps)")
     return {
         "run": str(run),
+        "environment": environment_of(config),
+        "returns": returns,
+        "unseen_returns": unseen,
         "episodes": episodes,
         "chips": chips,
         "rows": rows,
@@ -121,20 +146,84 @@ def measure(run: Path, episodes: int) -> dict[str, Any]:
         "actions": {
             name: [[s["action"] for s in r.steps] for r in recs] for name, recs in records.items()
         },
+        "_records": records,
     }
+
+
+def pool(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The seeds pooled (module docstring): per chip the agent's return averaged over the runs,
+    minus each baseline's, with the 95% CI over chips; and per rival the seeds that beat it
+    beyond the CI on their own."""
+    names = [n for n in results[0]["returns"] if n != "ppo"]
+    pooled: dict[str, Any] = {"seeds": len(results), "margins": {}, "unseen_margins": {}}
+    for key, source in (("margins", "returns"), ("unseen_margins", "unseen_returns")):
+        agent = np.mean([r[source]["ppo"] for r in results], axis=0)
+        for n in names:
+            pooled[key][n] = paired(list(agent), results[0][source][n])
+    pooled["ppo"] = mean_ci95(list(np.mean([r["returns"]["ppo"] for r in results], axis=0)))
+    pooled["seeds_beyond_ci"] = {
+        n: sum(r["margins"][n][0] - r["margins"][n][1] > 0 for r in results) for n in names
+    }
+    pooled["unseen_seeds_beyond_ci"] = {
+        n: sum(r["unseen_margins"][n][0] - r["unseen_margins"][n][1] > 0 for r in results)
+        for n in names
+    }
+    print(
+        f"{len(results)} seeds pooled, ppo - baseline, paired by chip "
+        "(evaluation images | unseen test images; seeds beyond the CI alone):\n"
+        + "\n".join(
+            f"  {n:22s} {pooled['margins'][n][0]:+7.2f} ± {pooled['margins'][n][1]:5.2f} | "
+            f"{pooled['unseen_margins'][n][0]:+7.2f} ± {pooled['unseen_margins'][n][1]:5.2f}"
+            f"   ({pooled['seeds_beyond_ci'][n]} | {pooled['unseen_seeds_beyond_ci'][n]}"
+            f" of {len(results)})"
+            for n in names
+        )
+    )
+    targets = {}
+    for n in RIVALS:
+        for key, where in (("margins", "held-out chips"), ("unseen_margins", "unseen images")):
+            mean, ci = pooled[key][n]
+            targets[f"{len(results)} seeds pooled beat {n} beyond the CI on {where}"] = (
+                mean - ci > 0
+            )
+    for target, met in targets.items():
+        print(f"{'MET    ' if met else 'NOT MET'} {target}")
+    pooled["targets"] = targets
+    return pooled
 
 
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="a HybridTraining-v0 run")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="HybridTraining-v0 runs (training seeds of one environment configuration)",
+    )
     parser.add_argument("--episodes", type=int, default=20, help="distinct held-out chips")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args()
-    result = measure(args.model, args.episodes)
+    results: list[dict[str, Any]] = []
+    baselines = None
+    for run in args.model:
+        print(f"== {run}", flush=True)
+        result = measure(run, args.episodes, baselines)
+        records = result.pop("_records")
+        if baselines is None:
+            baselines = {
+                n: (records[n], result["unseen_returns"][n]) for n in records if n != "ppo"
+            }
+        elif result["environment"] != results[0]["environment"]:
+            raise SystemExit(f"{run}: another environment configuration than {args.model[0]}")
+        results.append(result)
+    output: dict[str, Any] = {"runs": results}
+    if len(results) > 1:
+        output["pooled"] = pool(results)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2, default=str))
+        args.out.write_text(json.dumps(output, indent=2, default=str))
 
 
 if __name__ == "__main__":

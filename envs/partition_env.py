@@ -16,6 +16,7 @@ from envs.chips import ENV_CHIP_POOL, check_chip, programming_chip
 from envs.deployment import Deployment, build_deployment
 from envs.observation import RECENT_STEPS, ObservationLayout, deployment_features
 from envs.options import check_env_options
+from envs.rendering import placement_picture
 from envs.rewards import RewardFunction, RewardWeights, StepMetrics, resolve_reward
 from envs.tiles import TileBudget
 from envs.workloads import HOURS_PER_DAY, RequestStream, Workload, get_workload
@@ -30,18 +31,6 @@ factor. PCM drift and its read noise grow with log(age) (g = g_prog ((t + t0)/t0
 section 3), so a reprogramming that shortens the age by less than 2x (0.3 decades) buys almost
 nothing for its energy. On a log-spaced timeline every step is ~4.8x longer than the one before,
 so no reprogramming passes; on the monthly timeline a month-old layer may be refreshed."""
-
-RENDER_CELL_PX = 16
-"""Side of one cell of the ``rgb_array`` picture, in pixels."""
-RENDER_COLOURS: dict[Any, tuple[int, int, int]] = {
-    DIGITAL: (76, 114, 176),
-    ANALOG: (242, 165, 65),
-    REPROGRAM: (196, 78, 82),
-    "future": (220, 220, 220),
-    "bad": (200, 40, 40),
-    "good": (40, 170, 60),
-}
-"""Colours of the picture (the placement colours of ``agents.plots``)."""
 
 TileState = tuple[int, float]
 """Where a layer's analog tiles are: (noise realisation of their last programming, age in s)."""
@@ -490,19 +479,10 @@ class HybridPartitionEnv(gym.Env):
             f"energy={info['energy_ratio']:.3f}x digital"
         )
 
-    def _picture(self, cell: int = RENDER_CELL_PX) -> np.ndarray:
-        rows, columns = self.n_layers + self.n_tasks, self.timeline.n_steps
-        grid = np.empty((rows, columns, 3), dtype=np.uint8)
-        grid[:] = RENDER_COLOURS["future"]
-        digital = self.deployment.all_digital.accuracies
-        for step, (codes, accuracies) in enumerate(self._history):
-            grid[: self.n_layers, step] = [RENDER_COLOURS[code] for code in codes]
-            quality = np.clip(np.asarray(accuracies) / np.maximum(digital, 1e-9), 0.0, 1.0)
-            low, high = np.array(RENDER_COLOURS["bad"]), np.array(RENDER_COLOURS["good"])
-            grid[self.n_layers :, step] = (low + np.outer(quality, high - low)).astype(np.uint8)
-        picture = np.repeat(np.repeat(grid, cell, axis=0), cell, axis=1)
-        picture[::cell] = picture[:, ::cell] = 255  # white grid lines
-        return picture
+    def _picture(self) -> np.ndarray:
+        digital = np.maximum(self.deployment.all_digital.accuracies, 1e-9)
+        history = [(codes, np.asarray(accuracies) / digital) for codes, accuracies in self._history]
+        return placement_picture(history, self.n_layers, self.n_tasks, self.timeline.n_steps)
 
     # -- for planners and baselines ----------------------------------------------------------
     def check_action(self, action: Any) -> np.ndarray:

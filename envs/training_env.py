@@ -12,6 +12,7 @@ from gymnasium import spaces
 from envs.actions import ACTION_NAMES, ANALOG, DIGITAL, check_action
 from envs.chips import ENV_CHIP_POOL, check_chip
 from envs.observation import ObservationLayout
+from envs.rendering import placement_picture
 from envs.rewards import StepMetrics
 from envs.training_observation import training_layout
 from envs.training_rewards import (
@@ -166,7 +167,7 @@ class HybridTrainingEnv(gym.Env):
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi", "rgb_array"]}
 
     def __init__(
         self,
@@ -310,6 +311,8 @@ class HybridTrainingEnv(gym.Env):
         self._state = self.run.initial_state
         self._history = ()
         self._last = self._info(self._state, 0.0, {})
+        self._start_losses = np.maximum(self._state.measured.val_losses, 1e-9)
+        self._picture_history: list[tuple[list[int], np.ndarray]] = []
         return self._observation(self._state), dict(self._last)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -336,12 +339,25 @@ class HybridTrainingEnv(gym.Env):
         self._state = state
         info = self._info(state, reward, terms, metrics, deployment)
         self._last = info
+        codes = [ANALOG if analog else DIGITAL for analog in state.placement]
+        self._picture_history.append((codes, self._start_losses / state.measured.val_losses))
         terminated = state.step >= self.n_steps
         return self._observation(state), reward, terminated, False, dict(info)
 
-    def render(self) -> str | None:
-        """A one-line text summary of the last step (render_mode ``"ansi"``)."""
-        if self.render_mode != "ansi" or self._last is None:
+    def render(self) -> str | np.ndarray | None:
+        """The last step: one line of text (``render_mode="ansi"``), or a picture of the episode
+        so far (``"rgb_array"``, :func:`envs.rendering.placement_picture`): one row per layer and
+        one column per step, blue where the layer trained digital and orange where it trained
+        analog (grey: steps to come), then one row per task coloured by the validation loss on
+        the monitor images, green at or below the loss the episode started from and towards red
+        as it grows (the start's loss over the step's, clipped to [0, 1])."""
+        if self._last is None:
+            return None
+        if self.render_mode == "rgb_array":
+            return placement_picture(
+                self._picture_history, self.n_layers, self.n_tasks, self.n_steps
+            )
+        if self.render_mode != "ansi":
             return None
         info = self._last
         placement = " ".join(

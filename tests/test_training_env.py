@@ -24,7 +24,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import agents
 import envs
-from agents.training import StopAfter, TrainConfig, train
+from agents.training import StopAfter, TrainConfig, prepare, train, training_env_kwargs
 from envs import TRAINING_ENV_ID, HybridTrainingEnv, TrainingMetrics, TrainingRewardWeights
 from envs.observation import describe
 from envs.training_observation import FEATURES
@@ -121,6 +121,37 @@ def test_training_streams_share_training_and_keep_each_chip_s_deployment(run: Tr
     assert a[2][-1]["deployed_losses"] != b[2][-1]["deployed_losses"]  # its own deployment
     with pytest.raises(ValueError, match="training_streams"):
         HybridTrainingEnv(run=run, training_streams=17)
+
+
+def test_rgb_array_picture_shows_where_each_layer_trained(run: TrainingRun) -> None:
+    from envs.rendering import RENDER_CELL_PX as cell
+    from envs.rendering import RENDER_COLOURS
+
+    env = HybridTrainingEnv(run=run, render_mode="rgb_array")
+    assert env.render() is None  # nothing to show before reset
+    env.reset(seed=0)
+    env.step(F1F2)
+    picture = env.render()
+    assert picture.shape == ((env.n_layers + env.n_tasks) * cell, env.n_steps * cell, 3)
+    centre = cell // 2
+    column = [tuple(picture[row * cell + centre, centre]) for row in range(env.n_layers)]
+    assert column == [RENDER_COLOURS[code] for code in (0, 0, 1, 1, 0, 0)]
+    assert tuple(picture[centre, cell + centre]) == RENDER_COLOURS["future"]  # the next step
+
+
+def test_a_deep_copy_mid_episode_continues_exactly_as_the_original(run: TrainingRun) -> None:
+    import copy
+
+    env = HybridTrainingEnv(run=run)
+    env.reset(seed=5)
+    env.step(F1F2)
+    twin = copy.deepcopy(env)
+    action = [1, 1, 0, 0, 1, 1, 0]
+    observation, reward, terminated, _, info = env.step(action)
+    twin_observation, twin_reward, twin_terminated, _, twin_info = twin.step(action)
+    np.testing.assert_array_equal(observation, twin_observation)
+    assert (reward, terminated) == (twin_reward, twin_terminated) and terminated
+    assert info["deployed_losses"] == twin_info["deployed_losses"]
 
 
 # --- the energy accounting -----------------------------------------------------------------------
@@ -306,6 +337,18 @@ def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("config") / "tiny.json"
     path.write_text(json.dumps(TINY))
     return path
+
+
+def test_default_runs_validate_and_checkpoint_every_quarter_and_keep_the_user_s_streams(
+    tmp_path: Path,
+) -> None:
+    config, kwargs, _ = prepare(TrainConfig(env=TRAINING_ENV_ID, out=tmp_path / "run"))
+    assert (config.timesteps, config.eval_freq, config.checkpoint_freq) == (4096, 1024, 1024)
+    deployment, _, _ = prepare(TrainConfig(out=tmp_path / "other"))
+    assert (deployment.eval_freq, deployment.checkpoint_freq) == (4096, 8192)
+    assert training_env_kwargs(TRAINING_ENV_ID, kwargs)["training_streams"] == 8
+    mine = {**kwargs, "training_streams": 3}
+    assert training_env_kwargs(TRAINING_ENV_ID, mine)["training_streams"] == 3
 
 
 @pytest.fixture(scope="module")

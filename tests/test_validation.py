@@ -206,7 +206,7 @@ def test_rgb_array_picture_shows_the_placement_of_each_step(cache_dir) -> None:
     env.step([0, 0, 1, 1, 0, 0])
     picture = env.render()
     assert picture.dtype == np.uint8 and picture.shape == (8 * 16, 12 * 16, 3)
-    from envs.partition_env import RENDER_COLOURS
+    from envs.rendering import RENDER_COLOURS
 
     centre = 8  # the middle of the first column's cells
     layer_colours = [tuple(picture[16 * row + centre, centre]) for row in range(6)]
