@@ -17,12 +17,19 @@ For the embedded default model (``digits``, 1x8x8 inputs) and the CIFAR-10-sized
     ``CachedEvaluator`` evaluation of new tile states), as times and ratios to digital;
 (e) where a cold environment step's time goes: the reward's evaluation, the observation's
     per-layer measurements (one-layer-analog calibration evaluations and layer noise), tile
-    states (AIHWKit programming and drift) and the rest.
+    states (AIHWKit programming and drift) and the rest;
+(f) the privileged oracle's seconds per episode on a fresh environment (it scores every
+    candidate placement at every step), beside the same episode with the evaluator running the
+    model's own forward (no memo of the operations between layers), returns checked identical;
+(g) PPO training steps per second: ``train_agent.py``'s defaults (two environment processes)
+    for ``--ppo-steps`` steps from scratch, and the minutes 50,000 steps would take at that
+    rate (an upper bound: later steps find warmer caches).
 
 It also prints the evaluator's cache hit counts. Torch runs the environment's way: one intra-op
 thread per process (``--threads`` changes it).
 
     python benchmarks/env_throughput.py [--steps N] [--warm-episodes N] [--threads N]
+    python benchmarks/env_throughput.py --datasets digits --steps 24 --oracle-episodes 0 --ppo-steps 0
 """
 
 from __future__ import annotations
@@ -31,12 +38,14 @@ import argparse
 import dataclasses
 import functools
 import statistics
+import tempfile
 import time
 import unittest.mock
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium
 import numpy as np
@@ -44,7 +53,11 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+import agents
 import envs
+from agents.evaluation import run_episode
+from agents.run_folder import read_run_config
+from agents.training import TrainConfig, train
 from hybrid import fast_analog
 from hybrid.layers import HybridLayer, hybrid_layers, set_placement
 from hybrid.pretrain import PretrainedModel, load_or_pretrain
@@ -79,6 +92,12 @@ class Args:
     seed: int = field(default=0, metadata={"help": "seed of the random actions and resets"})
     forward_repeats: int = field(
         default=7, metadata={"help": "timed repeats of each forward in (d) (best of)"}
+    )
+    oracle_episodes: int = field(
+        default=1, metadata={"help": "oracle episodes per dataset and path in (f); 0 skips"}
+    )
+    ppo_steps: int = field(
+        default=2048, metadata={"help": "PPO training steps per dataset in (g); 0 skips"}
     )
 
 
@@ -399,6 +418,57 @@ def run_steps(
     return Throughput(n_steps, seconds, stats_delta(before, evaluator.stats))
 
 
+@dataclass(frozen=True)
+class OracleCost:
+    """Seconds per oracle episode on a fresh environment, on each evaluation path."""
+
+    graph_s: float
+    model_forward_s: float
+    same_returns: bool
+
+
+def oracle_cost(dataset: str, episodes: int, seed: int) -> OracleCost | None:
+    """Oracle episodes (chips 0.., fresh environments) with the evaluator on its traced graph
+    and on the model's own forward, in turn; None for 0 episodes."""
+    if episodes < 1:
+        return None
+    seconds = [0.0, 0.0]
+    returns: list[list[float]] = [[], []]
+    for episode in range(episodes):
+        for path in (0, 1):
+            env = gymnasium.make(envs.ENV_ID, dataset=dataset, eval_size=EVAL_SIZES.get(dataset))
+            if path == 1:
+                env.unwrapped.evaluator.run_model_forward()
+            policy = agents.make_policy("oracle")
+            policy.bind(env.unwrapped)
+            start = time.perf_counter()
+            record = run_episode(env.unwrapped, policy, seed + episode, episode)
+            seconds[path] += time.perf_counter() - start
+            returns[path].append(record.episode_return)
+            env.close()
+    return OracleCost(seconds[0] / episodes, seconds[1] / episodes, returns[0] == returns[1])
+
+
+def ppo_rate(dataset: str, steps: int, seed: int) -> float | None:
+    """Environment steps per second of ``train_agent.py``'s training loop (its defaults,
+    ``steps`` steps from scratch, no comparison or envelope after it); None for 0 steps."""
+    if steps < 1:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        config = TrainConfig(
+            dataset=dataset,
+            timesteps=steps,
+            seed=seed,
+            out=Path(folder) / "run",
+            compare_episodes=0,
+            envelope_chips=0,
+            progress=False,
+        )
+        run = train(config)
+        result = read_run_config(run)["result"]
+    return result["num_timesteps"] / result["train_wall_s"]
+
+
 @contextmanager
 def aihwkit_forward() -> Iterator[None]:
     """The evaluator as it was before hybrid.fast_analog: every analog layer through AIHWKit's
@@ -456,6 +526,8 @@ class DatasetResult:
     forward: ForwardCost
     cold_phases: dict[str, float]
     """Exclusive seconds per phase over the cold run (section e)."""
+    oracle: OracleCost | None
+    ppo_steps_per_s: float | None
 
 
 def measure(dataset: str, args: Args) -> DatasetResult:
@@ -471,6 +543,7 @@ def measure(dataset: str, args: Args) -> DatasetResult:
     # Cold: a fresh evaluator, random actions (reprogramming included), a new chip draw per
     # episode; beside it the same run on AIHWKit's own forward.
     reference = gymnasium.make(envs.ENV_ID, dataset=dataset, eval_size=EVAL_SIZES.get(dataset))
+    reference.unwrapped.evaluator.run_model_forward()  # as before issue 13, with the line below
     clock = PhaseClock()
     (cold, cold_aihwkit), same_rewards = run_cold(
         [(env, functools.partial(instrumented, unwrapped, clock)), (reference, aihwkit_forward)],
@@ -505,6 +578,8 @@ def measure(dataset: str, args: Args) -> DatasetResult:
         len(unwrapped.evaluator.images),
         forward,
         dict(clock.seconds),
+        oracle_cost(dataset, args.oracle_episodes, args.seed),
+        ppo_rate(dataset, args.ppo_steps, args.seed),
     )
 
 
@@ -552,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print("cold: random actions, reprogramming included, a new chip draw per episode, fresh cache")
     print("cold*: the same run, episode by episode in turn with it, the evaluator's analog layers")
-    print("  on AIHWKit's own forward (as before issue 13)")
+    print("  on AIHWKit's own forward and the rest on the model's forward (as before issue 13)")
     print("warm: 4 placements in turn, the same chip every episode, after one warm-up episode")
 
     print("\ncache counters moved by each run (env.unwrapped.evaluator.stats)")
@@ -598,6 +673,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("calibration evaluations: the observation's one-layer-analog sensitivities (and")
     print("  env.measure); layer noise: the observation's per-layer output error on probe")
     print("  images; tile states: AIHWKit programming and drift (read noise, compensation)")
+
+    print("\n(f) the oracle, seconds per episode from a fresh environment (every candidate scored)")
+    print(f"{'dataset':<9} {'traced graph':>13} {'model forward':>14} {'speed-up':>9}  returns")
+    for dataset, result in results.items():
+        oracle = result.oracle
+        if oracle is None:
+            continue
+        same = "identical" if oracle.same_returns else "DIFFERENT"
+        print(
+            f"{dataset:<9} {oracle.graph_s:>11.1f} s {oracle.model_forward_s:>12.1f} s "
+            f"{oracle.model_forward_s / oracle.graph_s:>8.2f}x  {same}"
+        )
+    print("traced graph: the evaluator runs the model's torch.fx graph and memoises the values")
+    print("  between layers; model forward: the same evaluator on the model's own forward")
+
+    print(f"\n(g) PPO training (train_agent.py defaults, {args.ppo_steps} steps from scratch)")
+    print(f"{'dataset':<9} {'steps/s':>8} {'50,000 steps':>13}")
+    for dataset, result in results.items():
+        if result.ppo_steps_per_s is None:
+            continue
+        minutes = 50_000 / result.ppo_steps_per_s / 60
+        print(f"{dataset:<9} {result.ppo_steps_per_s:>8.1f} {minutes:>9.1f} min")
+    print("at the first steps' rate: an upper bound, later steps find the caches warmer")
 
 
 def _print_forward(dataset: str, batch: int, cost: ForwardCost) -> None:

@@ -149,3 +149,69 @@ def test_a_copied_evaluator_continues_with_identical_numbers(
     assert_same_numbers(
         copied_numbers, numbers(make_evaluator(digits_pretrained, "pcm-strong-drift"))
     )
+
+
+# --- the traced graph ------------------------------------------------------------------
+
+
+class _Untraceable(nn.Module):
+    """A model whose forward branches on its data: torch.fx cannot trace it."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        if x.sum() > 0:
+            return self.net(x)
+        return self.net(-x)
+
+
+@pytest.mark.parametrize("hardware", ["pcm-strong-drift", "paper-pcm"])
+def test_the_traced_graph_gives_the_numbers_of_the_model_s_own_forward(
+    digits_pretrained: PretrainedModel, hardware: str
+) -> None:
+    """Running the traced graph (memoising pooling, activations, flattening) changes no number:
+    the same evaluations and layer noises, in any order, as the model's own forward."""
+    graph = make_evaluator(digits_pretrained, hardware)
+    assert graph.runs_graph
+    forward = make_evaluator(digits_pretrained, hardware)
+    forward.run_model_forward()  # the layers memoised, the rest run by the model's forward
+    first = numbers(graph)
+    assert_same_numbers(first, numbers(forward))
+    assert_same_numbers(first, numbers(graph))  # all from the caches now
+    assert graph.stats.evaluation_hits == len(STATES)
+    # A mix of seen and new states: every value between layers comes back from the memo.
+    hits = graph.stats.activation_hits
+    graph._evaluations.clear()
+    assert_same_numbers(first, numbers(graph))
+    assert graph.stats.activation_hits > hits and graph.stats.input_preparations > 0
+
+
+def test_a_model_with_several_heads_of_its_own_runs_the_graph() -> None:
+    from examples.three_tasks import build
+    from hybrid.layers import make_hybrid
+
+    torch.manual_seed(0)
+    model, data = build()
+    model = make_hybrid(model, "pcm-strong-drift").eval()
+    split = data.val.subset(40)
+    names = [spec.name for spec in layer_specs(model, data.input_shape)]
+    graph = CachedEvaluator(model, split.images, task_targets(split), seed=2, layer_names=names)
+    forward = copy.deepcopy(graph)
+    forward.run_model_forward()
+    assert graph.runs_graph
+    states = [(0, 3600.0) if i % 2 else None for i in range(len(names))]
+    for trial in (states, [None] * len(names), [(1, 86400.0)] * len(names)):
+        assert same(graph.evaluate(trial), forward.evaluate(trial))
+
+
+def test_a_model_fx_cannot_trace_runs_its_own_forward(digits_pretrained) -> None:
+    model = _Untraceable(digits_pretrained.instantiate("pcm-strong-drift")).eval()
+    split = digits_pretrained.dataset.test.subset(EVAL_SIZE)
+    names = ["net." + spec.name for spec in layer_specs(model.net, (1, 8, 8))]
+    evaluator = CachedEvaluator(model, split.images, task_targets(split), seed=4, layer_names=names)
+    assert not evaluator.runs_graph
+    reference = make_evaluator(digits_pretrained, "pcm-strong-drift")
+    for states in STATES:
+        assert same(evaluator.evaluate(states), reference.evaluate(states))
