@@ -29,7 +29,7 @@ It also prints the evaluator's cache hit counts. Torch runs the environment's wa
 thread per process (``--threads`` changes it).
 
     python benchmarks/env_throughput.py [--steps N] [--warm-episodes N] [--threads N]
-    python benchmarks/env_throughput.py --datasets digits --steps 24 --oracle-episodes 0 --ppo-steps 0
+    python benchmarks/env_throughput.py --datasets digits --steps 24 --ppo-steps 0
 """
 
 from __future__ import annotations
