@@ -73,9 +73,10 @@ def measure(
     run: Path,
     episodes: int,
     baselines: dict[str, tuple[list[EpisodeRecord], list[float]]] | None = None,
-) -> dict[str, Any]:
-    """Every figure of the module docstring for one trained run; ``baselines`` (records and
-    unseen-image returns per baseline, from a run of the same environment) are reused."""
+) -> tuple[dict[str, Any], dict[str, list[EpisodeRecord]]]:
+    """Every figure of the module docstring for one trained run, and every policy's episode
+    records; ``baselines`` (records and unseen-image returns per baseline, from a run of the
+    same environment) are reused."""
     config = read_run_config(run)
     if config.get("env_id") != envs.TRAINING_ENV_ID:
         raise SystemExit(f"{run} was not trained on {envs.TRAINING_ENV_ID}")
@@ -146,8 +147,7 @@ def measure(
         "actions": {
             name: [[s["action"] for s in r.steps] for r in recs] for name, recs in records.items()
         },
-        "_records": records,
-    }
+    }, records
 
 
 def pool(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -157,10 +157,11 @@ def pool(results: list[dict[str, Any]]) -> dict[str, Any]:
     names = [n for n in results[0]["returns"] if n != "ppo"]
     pooled: dict[str, Any] = {"seeds": len(results), "margins": {}, "unseen_margins": {}}
     for key, source in (("margins", "returns"), ("unseen_margins", "unseen_returns")):
-        agent = np.mean([r[source]["ppo"] for r in results], axis=0)
+        agent = list(np.mean([r[source]["ppo"] for r in results], axis=0))
+        if source == "returns":
+            pooled["ppo"] = mean_ci95(agent)
         for n in names:
-            pooled[key][n] = paired(list(agent), results[0][source][n])
-    pooled["ppo"] = mean_ci95(list(np.mean([r["returns"]["ppo"] for r in results], axis=0)))
+            pooled[key][n] = paired(agent, results[0][source][n])
     pooled["seeds_beyond_ci"] = {
         n: sum(r["margins"][n][0] - r["margins"][n][1] > 0 for r in results) for n in names
     }
@@ -205,18 +206,19 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="distinct held-out chips")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args()
+    first = environment_of(read_run_config(args.model[0]))
+    for run in args.model[1:]:  # the baselines are shared: one environment for every run
+        if environment_of(read_run_config(run)) != first:
+            raise SystemExit(f"{run}: another environment configuration than {args.model[0]}")
     results: list[dict[str, Any]] = []
     baselines = None
     for run in args.model:
         print(f"== {run}", flush=True)
-        result = measure(run, args.episodes, baselines)
-        records = result.pop("_records")
+        result, records = measure(run, args.episodes, baselines)
         if baselines is None:
             baselines = {
                 n: (records[n], result["unseen_returns"][n]) for n in records if n != "ppo"
             }
-        elif result["environment"] != results[0]["environment"]:
-            raise SystemExit(f"{run}: another environment configuration than {args.model[0]}")
         results.append(result)
     output: dict[str, Any] = {"runs": results}
     if len(results) > 1:

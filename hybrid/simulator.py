@@ -45,16 +45,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
 from hybrid import fast_analog
 from hybrid.layers import HybridLayer, hybrid_layers
-
-try:  # torch.fx ships with torch; kept optional so an unusual build only loses the graph path
-    import torch.fx as fx
-except ImportError:  # pragma: no cover
-    fx = None
 
 ACTIVATION_SHARE = 0.6
 """Share of ``cache_mb`` given to memoised layer outputs."""
@@ -197,7 +193,7 @@ class _Step:
     cached: bool
 
 
-class _LeafTracer(fx.Tracer if fx is not None else object):  # type: ignore[misc]
+class _LeafTracer(fx.Tracer):
     """torch.fx tracer that keeps hybrid layers whole (their forward is the evaluator's)."""
 
     def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
@@ -209,8 +205,6 @@ def plan_forward(model: nn.Module, layer_names: Sequence[str]) -> tuple[_Step, .
     cannot be run that way: torch.fx cannot trace it (data-dependent control flow, say), it
     takes more than one input, or it does not call each of ``layer_names`` exactly once, in
     that order."""
-    if fx is None:
-        return None
     try:
         graph = _LeafTracer().trace(model)
     except Exception:  # noqa: BLE001 - any tracing failure means: run the model's own forward
@@ -265,35 +259,14 @@ def plan_forward(model: nn.Module, layer_names: Sequence[str]) -> tuple[_Step, .
 
 def _resolve(value: Any, values: list[Any]) -> Any:
     """``value`` with every :class:`_Ref` replaced by the step value it points to."""
-    if isinstance(value, _Ref):
-        return values[value.index]
-    if isinstance(value, tuple):
-        return tuple(_resolve(v, values) for v in value)
-    if isinstance(value, list):
-        return [_resolve(v, values) for v in value]
-    if isinstance(value, dict):
-        return {k: _resolve(v, values) for k, v in value.items()}
-    if isinstance(value, slice):
-        return slice(
-            _resolve(value.start, values),
-            _resolve(value.stop, values),
-            _resolve(value.step, values),
-        )
-    return value
+    return fx.node.map_aggregate(value, lambda v: values[v.index] if isinstance(v, _Ref) else v)
 
 
-def _refs(value: Any) -> Iterator[int]:
+def _refs(value: Any) -> list[int]:
     """The step indices ``value`` refers to."""
-    if isinstance(value, _Ref):
-        yield value.index
-    elif isinstance(value, tuple | list):
-        for v in value:
-            yield from _refs(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _refs(v)
-    elif isinstance(value, slice):
-        yield from _refs((value.start, value.stop, value.step))
+    found: list[int] = []
+    fx.node.map_aggregate(value, lambda v: found.append(v.index) if isinstance(v, _Ref) else None)
+    return found
 
 
 @dataclass
@@ -488,11 +461,16 @@ class CachedEvaluator:
             for layer in self.layers:
                 layer.forward_override = None
 
+    def _layer_key(self, position: int) -> tuple:
+        """The memo key of layer ``position``'s output (and the seed of its analog draws): the
+        batch and the states of layers ``0..position``."""
+        return (self._batch_id, *self._states[: position + 1])
+
     def _step_key(self, index: int, step: _Step) -> tuple:
-        """The memo key of a step's value: the layers' own key (as ``_memoised_forward``), or
-        the step and the states its value depends on."""
+        """The memo key of a step's value: a layer's own key, or the step and the states its
+        value depends on."""
         if step.kind == "layer":
-            return (self._batch_id, *self._states[: step.target + 1])
+            return self._layer_key(step.target)
         return ("value", index, self._batch_id, *self._states[: step.depth])
 
     def _run_plan(self, plan: tuple[_Step, ...], images: torch.Tensor) -> Any:
@@ -550,7 +528,7 @@ class CachedEvaluator:
         """Layer ``position``'s output for ``self._states`` (memoised unless ``cache`` is
         False: on the graph path, a layer whose output only feeds operations whose own values
         are memoised)."""
-        key = (self._batch_id, *self._states[: position + 1])
+        key = self._layer_key(position)
         out = self._activations.get(key) if cache else None
         if out is not None:
             self.stats.activation_hits += 1
