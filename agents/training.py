@@ -34,6 +34,8 @@ from stable_baselines3.common.vec_env import (
 import envs
 from agents.base import make_policy
 from agents.cli import check_output_dir, require, require_int, require_number
+from agents.comparison import heuristic_params
+from agents.imitation import IMITATION_KEY, check_rule, warm_start
 from agents.ppo import PPOPolicy, algorithm
 from agents.reporting import compare_policies, format_table
 from agents.run_folder import (
@@ -170,6 +172,18 @@ class TrainConfig:
     """start from another run's policy and observation statistics instead of from scratch
     (transfer, e.g. a digits run to the CIFAR-sized digits32 network: same layer count); the
     steps count from 0, and --timesteps 0 saves the transferred agent untouched"""
+    imitate: str | None = None
+    """warm start: before PPO, fit the new agent to this rule's actions (and its value function
+    to the rule's returns) on --imitate-episodes episodes of training chips (agents/imitation.py:
+    behaviour cloning, as in kickstarting), so PPO improves on the rule instead of
+    rediscovering it; e.g. noise-refresh, lionheart-training"""
+    imitate_params: Path | None = None
+    """the rule's parameters: a file written by benchmarks/tune_heuristics.py --out (tuned on
+    training chips); None: the rule's defaults"""
+    imitate_episodes: int = 64
+    """training-chip episodes of the rule that --imitate learns from"""
+    imitate_epochs: int = 20
+    """passes over those episodes' steps (minibatches of --batch-size, PPO's optimiser)"""
 
     # PPO hyperparameters: the best of a small search (benchmarks/tune_ppo.py, README Results).
     learning_rate: float = 1e-3
@@ -475,7 +489,7 @@ def resumed_config(config: TrainConfig, saved_run: dict[str, Any]) -> TrainConfi
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     restored = {key: value for key, value in saved.items() if key in fields}
     restored.setdefault("mask_reprogram", False)  # runs from before masking used plain PPO
-    for path_field in ("out", "env_config", "init_from", "model_weights"):
+    for path_field in ("out", "env_config", "init_from", "model_weights", "imitate_params"):
         if restored.get(path_field) is not None:
             restored[path_field] = Path(restored[path_field])
     for tuple_field in ("net_arch", "train_drift_scales"):
@@ -531,6 +545,17 @@ def check_options(config: TrainConfig) -> None:
         raise ValueError(
             f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {config.lr_schedule!r}"
         )
+    require_int("imitate_episodes", config.imitate_episodes, 1)
+    require_int("imitate_epochs", config.imitate_epochs, 1)
+    if config.imitate is not None:
+        check_rule(config.imitate, config.env)
+        if config.init_from is not None:
+            raise ValueError("--imitate and --init-from both choose the start: pass one of them")
+        if config.frame_stack != 1:
+            raise ValueError("--imitate needs --frame-stack 1 (the rule acts on one observation)")
+        heuristic_params(config.imitate_params, None)  # a bad file fails now, in one line
+    elif config.imitate_params is not None:
+        raise ValueError("--imitate-params names the parameters of --imitate RULE: pass both")
     if config.init_from is not None:
         try:
             resolve_run(config.init_from)
@@ -643,6 +668,20 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
                 eval_env.close()
                 raise
         model = new_agent(config, venv, out)
+        if config.imitate is not None:
+            run[IMITATION_KEY] = warm_start(
+                model,
+                normalised,
+                config.imitate,
+                heuristic_params(config.imitate_params, None).get(config.imitate, {}),
+                training_env_kwargs(config.env, kwargs),
+                config.env,
+                config.imitate_episodes,
+                config.imitate_epochs,
+                config.seed,
+                config.train_drift_scales,
+                config.mask_reprogram,
+            )
         if source is not None:
             model.set_parameters(source.get_parameters(), exact_match=True, device="cpu")
             print(f"starting from the policy of {config.init_from}")

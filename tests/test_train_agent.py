@@ -225,3 +225,47 @@ def test_train_chips_overlapping_the_validation_chips_is_a_one_line_error(
     argv = ["--train-chips", "501", "--out", str(tmp_path / "run"), *FAST]
     message = cli_error(train_main, argv)
     assert message.startswith("error: --train-chips must be in 1..500")
+
+
+def test_imitate_warm_starts_the_agent_on_the_rules_actions(tmp_path: Path, train_main):
+    """--imitate fits the new agent to a rule on training chips before PPO: here a rule with one
+    fixed placement, which the agent then takes on held-out chips (PPO barely moves it at a
+    tiny learning rate), and config.json records the warm start."""
+    out = tmp_path / "imitated"
+    argv = ["--imitate", "keep-first-last-digital", "--imitate-episodes", "2"]
+    argv += ["--imitate-epochs", "300", "--timesteps", "32", "--n-steps", "32"]
+    argv += ["--batch-size", "32", "--learning-rate", "1e-9", "--n-envs", "1"]
+    assert train_main([*argv, "--out", str(out), *FAST]) == 0
+
+    config = json.loads((out / "config.json").read_text())
+    record = config["imitation"]
+    assert record["rule"] == "keep-first-last-digital" and record["episodes"] == 2
+    assert (
+        record["steps"] + record["dropped_steps"]
+        == 2 * config["env_resolved"]["timeline"]["n_steps"]
+    )
+    assert record["agreement"] == 1.0
+    env = make_env_from_config(config, chip_offset=TEST_CHIP_OFFSET)
+    # Unshielded: the shield's envelope (one chip here) would turn some analog layers digital.
+    agent = agents.run_episode(env, agents.make_policy("ppo", env, path=out, shield=False), 5)
+    rule = agents.run_episode(env, agents.make_policy("keep-first-last-digital", env), seed=5)
+    assert [s["action"] for s in agent.steps] == [s["action"] for s in rule.steps]
+    assert agent.episode_return == rule.episode_return
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--imitate", "lionheart-training"], "is not a rule of HybridPartition-v0"),
+        (["--imitate", "greedy", "--frame-stack", "2"], "--frame-stack 1"),
+        (["--imitate-params", "h.json"], "pass both"),
+        (["--imitate", "greedy", "--imitate-params", "missing.json"], "tune_heuristics.py"),
+        (["--imitate", "greedy", "--imitate-episodes", "0"], "--imitate-episodes must be"),
+    ],
+)
+def test_bad_imitation_options_are_one_line_errors(
+    argv: list[str], needle: str, tmp_path: Path, cli_error, train_main
+):
+    message = cli_error(train_main, [*argv, "--out", str(tmp_path / "run"), *FAST])
+    assert needle in message
+    assert not (tmp_path / "run").exists()
