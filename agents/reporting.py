@@ -25,6 +25,37 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), float(half)
 
 
+def paired_ci95(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Mean and 95% CI half-width of the per-episode difference ``a - b`` (same chips)."""
+    return mean_ci95([x - y for x, y in zip(a, b, strict=True)])
+
+
+def beyond_ci(margin: tuple[float, float]) -> bool:
+    """Whether a paired difference (mean, 95% CI half-width) is positive beyond its CI."""
+    return margin[0] - margin[1] > 0
+
+
+def pool_seeds(
+    agent_runs: Sequence[Sequence[float]], rivals: Mapping[str, Sequence[float]]
+) -> dict[str, Any]:
+    """Training seeds of one method pooled against rivals on the same episodes (chips): per
+    episode the agent's return averaged over the seeds, its mean with the 95% CI over episodes,
+    the paired margin against each rival (the training seed counts as part of the method), and
+    how many seeds beat each rival beyond the CI on their own."""
+    agent = list(np.mean(np.asarray(agent_runs, dtype=float), axis=0))
+    margins = {name: paired_ci95(agent, values) for name, values in rivals.items()}
+    alone = {
+        name: sum(beyond_ci(paired_ci95(run, values)) for run in agent_runs)
+        for name, values in rivals.items()
+    }
+    return {
+        "seeds": len(agent_runs),
+        "agent": mean_ci95(agent),
+        "margins": margins,
+        "seeds_beyond_ci": alone,
+    }
+
+
 def summarise(name: str, records: Sequence[EpisodeRecord]) -> dict[str, Any]:
     """One table row: return with CI, energy relative to all-digital, accuracy per task (mean
     over the deployment and worst step), reprogrammings and wall time, averaged over episodes."""

@@ -5,6 +5,7 @@
     python benchmarks/policy_quality.py --scenarios paper,strong-drift
     python benchmarks/policy_quality.py --model runs/digits32-strong-drift-seed0 --episodes 10
     python benchmarks/policy_quality.py --scenarios stream-fast-drift,stream-strong-drift
+    python benchmarks/policy_quality.py --model RUN_SEED0 RUN_SEED1 RUN_SEED2   # seeds pooled
 
 For every (dataset, scenario) it trains the agent with ``train_agent.py``'s defaults (timing the
 wall clock) unless runs are given, then runs the agent and every heuristic on the same held-out
@@ -27,6 +28,12 @@ chips (common random numbers) and prints:
 4. generalisation: the agent of the default scenario under a 2x stronger drift, against the
    static heuristics, and how its behaviour changes (reprogramming, digital layers).
 
+Given several runs (``--model RUN_SEED0 RUN_SEED1 ...``: training seeds of one scenario, e.g.
+with and without ``train_agent.py --imitate``'s seed), the rules run once and the seeds are
+pooled: per held-out chip the agent's return averaged over the seeds minus each rule's, with the
+95% CI over chips, and how many seeds beat each rule on their own (``agents.reporting.pool_seeds``,
+as ``benchmarks/training_quality.py`` does).
+
 It ends with one line per target: met or not met, and the measured figure. A benchmark, not a
 test: a full run trains one agent per (dataset, scenario) and takes many minutes.
 """
@@ -48,7 +55,7 @@ import envs
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
 from agents.heuristics import STREAM_RULES
 from agents.ppo import PPOPolicy
-from agents.reporting import format_table, mean_ci95, summarise
+from agents.reporting import beyond_ci, format_table, mean_ci95, paired_ci95, pool_seeds, summarise
 from agents.run_folder import make_env_from_config, read_run_config
 from agents.training import TrainConfig, train
 from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
@@ -103,14 +110,9 @@ def gap(reference: float, mine: float) -> float:
     return (reference - mine) / abs(reference)
 
 
-def beyond_ci(margin: tuple[float, float]) -> bool:
-    """Whether a paired difference (mean, 95% CI half-width) is positive beyond its CI."""
-    return margin[0] - margin[1] > 0
-
-
 def paired(a: list[EpisodeRecord], b: list[EpisodeRecord]) -> tuple[float, float]:
     """Mean and 95% CI half-width of the per-episode return difference a - b."""
-    return mean_ci95([x.episode_return - y.episode_return for x, y in zip(a, b, strict=True)])
+    return paired_ci95([x.episode_return for x in a], [y.episode_return for y in b])
 
 
 def tuned_parameters(run: Path) -> dict[str, dict[str, Any]]:
@@ -126,10 +128,15 @@ def tuned_parameters(run: Path) -> dict[str, dict[str, Any]]:
 
 
 def measure(
-    run: Path, episodes: int, skip: tuple[str, ...] = (), ray: RayOptions | None = None
+    run: Path,
+    episodes: int,
+    skip: tuple[str, ...] = (),
+    ray: RayOptions | None = None,
+    rules: dict[str, tuple[list[EpisodeRecord], list[float]]] | None = None,
 ) -> dict[str, Any]:
     """Targets 1-3 for one trained run (``skip``: heuristics left out, e.g. the oracle to save
-    its search time; ``ray``: episodes as Ray tasks)."""
+    its search time; ``ray``: episodes as Ray tasks; ``rules``: every heuristic's records and
+    unseen-image returns from another seed of the same environment, reused instead of rerun)."""
     config = read_run_config(run)
     env = held_out_env(config, episodes)
     names = [n for n in agents.policy_names(envs.ENV_ID) if n != "ppo" and n not in skip]
@@ -140,9 +147,13 @@ def measure(
         "ppo": PPOPolicy(path=run),
         **{n: agents.make_policy(n, **params.get(n, {})) for n in names},
     }
-    records = run_all(env, policies, episodes, ray)
+    to_run = {n: p for n, p in policies.items() if rules is None or n not in rules}
+    records = run_all(env, to_run, episodes, ray)
+    if rules is not None:
+        records.update({n: rules[n][0] for n in policies if n in rules})
+        records = {n: records[n] for n in policies}  # the agent first, as when run together
     rows = [summarise(name, recs) for name, recs in records.items()]
-    result: dict[str, Any] = {"rows": rows, "records": records, "config": config}
+    result: dict[str, Any] = {"run": str(run), "rows": rows, "records": records, "config": config}
     ppo = records["ppo"]
     privileged = [n for n in names if policies[n].uses_preview]
     deployable = [n for n in names if n not in privileged]
@@ -155,7 +166,14 @@ def measure(
 
     # The same actions on images nobody chose them on.
     unseen_env = held_out_env(config, episodes, eval_split="test")
-    unseen = {name: [replay(unseen_env, r) for r in recs] for name, recs in records.items()}
+    unseen = {
+        name: rules[name][1]
+        if rules is not None and name in rules
+        else [replay(unseen_env, r) for r in recs]
+        for name, recs in records.items()
+    }
+    result["returns"] = {n: [r.episode_return for r in recs] for n, recs in records.items()}
+    result["unseen_returns"] = unseen
     result["unseen"] = {name: mean_ci95(values) for name, values in unseen.items()}
     result["unseen_margins"] = {
         n: mean_ci95([a - b for a, b in zip(unseen["ppo"], unseen[n], strict=True)]) for n in names
@@ -260,6 +278,40 @@ def summary_table(results: dict[tuple[str, str], dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def pool(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Training seeds of one scenario pooled: per held-out chip the agent's return averaged over
+    the seeds, minus each rule's (the rules ran once, on the same chips), on unseen images (the
+    headline) and on the evaluation images, with the 95% CI over chips; and per rule how many
+    seeds beat it beyond the CI on their own."""
+    first = results[0]
+    names = [n for n in first["unseen_returns"] if n != "ppo"]
+    deployable = list(first["beats_unseen"])
+    pooled: dict[str, Any] = {"runs": [r["run"] for r in results]}
+    for key, source in (("unseen", "unseen_returns"), ("evaluation", "returns")):
+        pooled[key] = pool_seeds(
+            [r[source]["ppo"] for r in results], {n: first[source][n] for n in names}
+        )
+    pooled["beats_unseen"] = {n: beyond_ci(pooled["unseen"]["margins"][n]) for n in deployable}
+    pooled["beats"] = {n: beyond_ci(pooled["evaluation"]["margins"][n]) for n in deployable}
+    agent = pooled["unseen"]["agent"]
+    print(
+        f"\n== {len(results)} training seeds pooled, held-out chips (paired by chip): ppo "
+        f"{agent[0]:.2f} ± {agent[1]:.2f} on unseen images\n"
+        "| policy | kind | return, unseen images | ppo − it, unseen (seeds beyond the CI alone) "
+        "| ppo − it, evaluation images |\n|---|---|---|---|---|\n"
+        + "\n".join(
+            f"| {n} | {'rule' if n in deployable else 'privileged'} "
+            f"| {np.mean(first['unseen_returns'][n]):.2f} "
+            f"| {pooled['unseen']['margins'][n][0]:+.2f} ± {pooled['unseen']['margins'][n][1]:.2f}"
+            f" ({pooled['unseen']['seeds_beyond_ci'][n]}/{len(results)}) "
+            f"| {pooled['evaluation']['margins'][n][0]:+.2f} ± "
+            f"{pooled['evaluation']['margins'][n][1]:.2f} |"
+            for n in names
+        )
+    )
+    return pooled
+
+
 def generalisation(
     run: Path, episodes: int, drift_scale: float, ray: RayOptions | None = None
 ) -> dict[str, Any]:
@@ -302,7 +354,12 @@ def main() -> None:
     )
     parser.add_argument("--scenarios", default=",".join(envs.SCENARIOS))
     parser.add_argument(
-        "--model", type=Path, default=None, help="measure this run only (skips training)"
+        "--model",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="measure this run only (skips training); several runs: training seeds of one "
+        "scenario, the rules run once and the seeds pooled",
     )
     parser.add_argument(
         "--runs",
@@ -349,8 +406,11 @@ def main() -> None:
     runs: dict[tuple[str, str], Path] = {}
     train_wall: dict[tuple[str, str], float] = {}
     if args.model is not None:
-        config = read_run_config(args.model)
-        runs[(config["env"]["dataset"], config["env"]["scenario"])] = args.model
+        config = read_run_config(args.model[0])
+        for run in args.model[1:]:  # the rules run once: one environment for every seed
+            if read_run_config(run)["env_resolved"] != config["env_resolved"]:
+                raise SystemExit(f"{run}: another environment configuration than {args.model[0]}")
+        runs[(config["env"]["dataset"], config["env"]["scenario"])] = args.model[0]
     else:
         for dataset in args.datasets.split(","):
             for scenario in args.scenarios.split(","):
@@ -371,9 +431,23 @@ def main() -> None:
                 runs[(dataset, scenario)] = folder
 
     results = {}
+    skip = tuple(filter(None, args.skip.split(",")))
     for key, run in runs.items():
         print(f"\n== {key[0]}, scenario {key[1]} ({run})")
-        results[key] = measure(run, args.episodes, tuple(filter(None, args.skip.split(","))), ray)
+        results[key] = measure(run, args.episodes, skip, ray)
+    pooled = None
+    if args.model is not None and len(args.model) > 1:
+        first = next(iter(results.values()))
+        rules = {
+            n: (first["records"][n], first["unseen_returns"][n])
+            for n in first["records"]
+            if n != "ppo"
+        }
+        seeds = [first]
+        for run in args.model[1:]:
+            print(f"\n== {run} (the rules' episodes reused)")
+            seeds.append(measure(run, args.episodes, skip, ray, rules))
+        pooled = pool(seeds)
     print("\n== headline: every scenario on unseen images (test split), held-out chips")
     print(summary_table(results))
     default_key = next((k for k in runs if k[1] == envs.DEFAULT_SCENARIO), next(iter(runs)))
@@ -420,8 +494,15 @@ def main() -> None:
         f"{stronger['reprogrammings']:.1f}, digital layers/step "
         f"{general['nominal']['digital_layers']:.2f} -> {stronger['digital_layers']:.2f}"
     )
+    if pooled is not None:
+        beaten = sum(pooled["beats_unseen"].values())
+        lines.append(
+            f"pooled ({pooled['unseen']['seeds']} training seeds): beats {beaten}/"
+            f"{len(pooled['beats_unseen'])} deployable rules beyond the CI on unseen images "
+            f"({sum(pooled['beats'].values())} on evaluation images)"
+        )
     print("\n".join(lines))
-    write_report(args, results, general, train_wall, lines)
+    write_report(args, results, general, train_wall, lines, pooled)
 
 
 def write_report(
@@ -430,8 +511,10 @@ def write_report(
     general: dict[str, Any],
     train_wall: dict[tuple[str, str], float],
     lines: list[str],
+    pooled: dict[str, Any] | None = None,
 ) -> None:
-    """Every figure of the run as JSON (per-episode records left out), with what produced it."""
+    """Every figure of the run as JSON (per-episode records left out), with what produced it;
+    with several training seeds, their pooled margins."""
     report = {
         "command": sys.argv,
         "episodes": args.episodes,
@@ -447,6 +530,8 @@ def write_report(
             for key, result in results.items()
         ],
     }
+    if pooled is not None:
+        report["pooled"] = pooled
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
     print(f"wrote {args.out}")

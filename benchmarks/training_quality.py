@@ -36,7 +36,7 @@ import agents
 import envs
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
 from agents.ppo import PPOPolicy
-from agents.reporting import mean_ci95
+from agents.reporting import mean_ci95, paired_ci95, pool_seeds
 from agents.run_folder import make_env_from_config, read_run_config
 from agents.training_reporting import format_training_table, summarise_training
 from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
@@ -52,11 +52,6 @@ def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any
     return make_env_from_config(
         config, chip_offset=TEST_CHIP_OFFSET, chip_pool=pool, training_streams=None, **overrides
     )
-
-
-def paired(a: list[float], b: list[float]) -> tuple[float, float]:
-    """Mean and 95% CI half-width of the per-episode difference a - b."""
-    return mean_ci95([x - y for x, y in zip(a, b, strict=True)])
 
 
 def replay(env: Any, record: EpisodeRecord) -> float:
@@ -100,8 +95,8 @@ def measure(
     rows = [summarise_training(name, recs) for name, recs in records.items()]
     print(format_training_table(rows))
     returns = {name: [r.episode_return for r in recs] for name, recs in records.items()}
-    margins = {n: paired(returns["ppo"], returns[n]) for n in names}
-    unseen_margins = {n: paired(unseen["ppo"], unseen[n]) for n in names}
+    margins = {n: paired_ci95(returns["ppo"], returns[n]) for n in names}
+    unseen_margins = {n: paired_ci95(unseen["ppo"], unseen[n]) for n in names}
     print(
         "ppo - baseline, paired (evaluation images | unseen test images):\n"
         + "\n".join(
@@ -155,20 +150,17 @@ def pool(results: list[dict[str, Any]]) -> dict[str, Any]:
     minus each baseline's, with the 95% CI over chips; and per rival the seeds that beat it
     beyond the CI on their own."""
     names = [n for n in results[0]["returns"] if n != "ppo"]
-    pooled: dict[str, Any] = {"seeds": len(results), "margins": {}, "unseen_margins": {}}
-    for key, source in (("margins", "returns"), ("unseen_margins", "unseen_returns")):
-        agent = list(np.mean([r[source]["ppo"] for r in results], axis=0))
+    pooled: dict[str, Any] = {"seeds": len(results)}
+    for key, source, alone in (
+        ("margins", "returns", "seeds_beyond_ci"),
+        ("unseen_margins", "unseen_returns", "unseen_seeds_beyond_ci"),
+    ):
+        seeds = pool_seeds(
+            [r[source]["ppo"] for r in results], {n: results[0][source][n] for n in names}
+        )
         if source == "returns":
-            pooled["ppo"] = mean_ci95(agent)
-        for n in names:
-            pooled[key][n] = paired(agent, results[0][source][n])
-    pooled["seeds_beyond_ci"] = {
-        n: sum(r["margins"][n][0] - r["margins"][n][1] > 0 for r in results) for n in names
-    }
-    pooled["unseen_seeds_beyond_ci"] = {
-        n: sum(r["unseen_margins"][n][0] - r["unseen_margins"][n][1] > 0 for r in results)
-        for n in names
-    }
+            pooled["ppo"] = seeds["agent"]
+        pooled[key], pooled[alone] = seeds["margins"], seeds["seeds_beyond_ci"]
     print(
         f"{len(results)} seeds pooled, ppo - baseline, paired by chip "
         "(evaluation images | unseen test images; seeds beyond the CI alone):\n"
