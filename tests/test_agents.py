@@ -300,3 +300,18 @@ def test_pruned_oracle_chooses_what_full_enumeration_chooses(env: gymnasium.Env)
 
     assert np.array_equal(actions_of(pruned), actions_of(full))
     assert pruned.episode_return == pytest.approx(full.episode_return)
+
+
+def test_training_seeds_pool_by_chip_with_a_ci_over_chips():
+    """benchmarks' several-seed tables: per chip the seeds' mean minus the rival's, CI over
+    chips, and how many seeds win alone."""
+    from agents.reporting import mean_ci95, pool_seeds
+
+    seeds = [[1.0, 2.0, 3.0, 4.0], [3.0, 4.0, 5.0, 8.0]]
+    rival = [0.0, 1.0, 2.0, 3.0]
+    pooled = pool_seeds(seeds, {"rule": rival, "strong": [9.0, 9.0, 9.0, 9.0]})
+    assert pooled["seeds"] == 2
+    assert pooled["agent"] == mean_ci95([2.0, 3.0, 4.0, 6.0])
+    assert pooled["margins"]["rule"] == mean_ci95([2.0, 2.0, 2.0, 3.0])
+    # The first seed wins by exactly 1 on every chip (CI 0); the second by 3, 3, 3, 5.
+    assert pooled["seeds_beyond_ci"] == {"rule": 2, "strong": 0}
