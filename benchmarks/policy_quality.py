@@ -286,7 +286,19 @@ def pool(results: list[dict[str, Any]]) -> dict[str, Any]:
     first = results[0]
     names = [n for n in first["unseen_returns"] if n != "ppo"]
     deployable = list(first["beats_unseen"])
-    pooled: dict[str, Any] = {"runs": [r["run"] for r in results]}
+    pooled: dict[str, Any] = {
+        "runs": [r["run"] for r in results],
+        "per_seed": [
+            {
+                "run": r["run"],
+                "unseen": r["unseen"]["ppo"],
+                "evaluation": mean_ci95(r["returns"]["ppo"]),
+                "energy": r["energy"],
+                "served_energy": r.get("served_energy", {}).get("ppo"),
+            }
+            for r in results
+        ],
+    }
     for key, source in (("unseen", "unseen_returns"), ("evaluation", "returns")):
         pooled[key] = pool_seeds(
             [r[source]["ppo"] for r in results], {n: first[source][n] for n in names}
