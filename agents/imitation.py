@@ -15,7 +15,6 @@ multipliers), so no validation or held-out chip and no unseen image reaches the 
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -160,7 +159,6 @@ def imitate(
     actions = torch.as_tensor(demos.actions)
     masks = None if demos.masks is None else torch.as_tensor(demos.masks)
     policy = model.policy
-    takes_masks = "action_masks" in inspect.signature(policy.evaluate_actions).parameters
     policy.set_training_mode(True)
     for group in policy.optimizer.param_groups:  # PPO sets its own rate again at every update
         group["lr"] = learning_rate
@@ -171,7 +169,8 @@ def imitate(
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):
             batch = order[start : start + batch_size]
-            extra = {"action_masks": masks[batch]} if takes_masks and masks is not None else {}
+            # Masks exist exactly when the agent is a MaskablePPO (demonstrations(masked=...)).
+            extra = {} if masks is None else {"action_masks": masks[batch]}
             values, log_prob, _ = policy.evaluate_actions(
                 observations[batch], actions[batch], **extra
             )
@@ -184,9 +183,8 @@ def imitate(
             policy.optimizer.step()
             action_loss, value_loss = action_term.item(), value_term.item()
     policy.set_training_mode(False)
-    with torch.no_grad():
-        extra = {"action_masks": demos.masks} if takes_masks and demos.masks is not None else {}
-        predicted, _ = model.predict(normalised, deterministic=True, **extra)
+    extra = {} if demos.masks is None else {"action_masks": demos.masks}
+    predicted, _ = model.predict(normalised, deterministic=True, **extra)
     agreement = float(np.mean(np.all(predicted == demos.actions, axis=1)))
     return {"agreement": agreement, "action_loss": action_loss, "value_loss": value_loss}
 

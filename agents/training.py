@@ -553,7 +553,6 @@ def check_options(config: TrainConfig) -> None:
             raise ValueError("--imitate and --init-from both choose the start: pass one of them")
         if config.frame_stack != 1:
             raise ValueError("--imitate needs --frame-stack 1 (the rule acts on one observation)")
-        heuristic_params(config.imitate_params, None)  # a bad file fails now, in one line
     elif config.imitate_params is not None:
         raise ValueError("--imitate-params names the parameters of --imitate RULE: pass both")
     if config.init_from is not None:
@@ -588,7 +587,11 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str,
         config = dataclasses.replace(config, gamma=envs.get_scenario(config.scenario).discount)
     check_options(config)
     kwargs = env_kwargs(config)
-    return config, kwargs, {"args": jsonable(dataclasses.asdict(config)), "env": kwargs}
+    run: dict[str, Any] = {"args": jsonable(dataclasses.asdict(config)), "env": kwargs}
+    if config.imitate is not None:  # read once; a bad file fails here, before anything is built
+        params = heuristic_params(config.imitate_params, None).get(config.imitate, {})
+        run[IMITATION_KEY] = {"rule": config.imitate, "params": params}
+    return config, kwargs, run
 
 
 def training_env_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -673,7 +676,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
                 model,
                 normalised,
                 config.imitate,
-                heuristic_params(config.imitate_params, None).get(config.imitate, {}),
+                run[IMITATION_KEY]["params"],
                 training_env_kwargs(config.env, kwargs),
                 config.env,
                 config.imitate_episodes,

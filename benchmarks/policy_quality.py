@@ -175,9 +175,7 @@ def measure(
     result["returns"] = {n: [r.episode_return for r in recs] for n, recs in records.items()}
     result["unseen_returns"] = unseen
     result["unseen"] = {name: mean_ci95(values) for name, values in unseen.items()}
-    result["unseen_margins"] = {
-        n: mean_ci95([a - b for a, b in zip(unseen["ppo"], unseen[n], strict=True)]) for n in names
-    }
+    result["unseen_margins"] = {n: paired_ci95(unseen["ppo"], unseen[n]) for n in names}
     result["beats_unseen"] = {n: beyond_ci(result["unseen_margins"][n]) for n in deployable}
     result["unseen_oracle_gap"] = gap(
         result["unseen"].get("oracle", (np.nan,))[0], result["unseen"]["ppo"][0]
