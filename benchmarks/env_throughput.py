@@ -38,6 +38,7 @@ import argparse
 import dataclasses
 import functools
 import statistics
+import sys
 import tempfile
 import time
 import unittest.mock
@@ -55,6 +56,7 @@ from tqdm.auto import tqdm
 
 import agents
 import envs
+from agents.cli import run_main
 from agents.evaluation import run_episode
 from agents.run_folder import read_run_config
 from agents.training import TrainConfig, train
@@ -736,4 +738,4 @@ def _ms(seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

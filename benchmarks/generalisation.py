@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import agents
+from agents.cli import require_int, run_main
 from agents.evaluation import run_episode
 from agents.ppo import PPOPolicy
 from agents.reporting import mean_ci95
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("--scales", default="1,2", help="drift multipliers, comma-separated")
     parser.add_argument("--out", type=Path, default=Path("docs/results/generalisation"))
     args = parser.parse_args()
+    require_int("episodes", args.episodes, 2)  # a 95% CI needs two chips
     scales = [float(s) for s in args.scales.split(",")]
     rows: list[dict[str, Any]] = []
     for run in args.runs:
@@ -125,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -45,6 +45,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ import numpy as np
 
 import agents
 import envs
+from agents.cli import require_int, run_main
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
 from agents.heuristics import STREAM_RULES
 from agents.ppo import PPOPolicy
@@ -60,6 +62,8 @@ from agents.run_folder import make_env_from_config, read_run_config
 from agents.training import TrainConfig, train
 from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
 
+SCRIPT = "benchmarks/policy_quality.py"
+"""How the report's ``command`` names this script."""
 STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 """Placements that never change over the deployment."""
 HEURISTICS_FILE = "heuristics.json"
@@ -366,8 +370,8 @@ def generalisation(
     return out
 
 
-def main() -> None:
-    """Command line."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: bad input exits with code 2 and one line (``agents.cli.run_main``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--datasets",
@@ -423,7 +427,14 @@ def main() -> None:
     parser.add_argument(
         "--address", default=None, help="with --workers: the Ray cluster (auto, HOST:PORT)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    args.command = [SCRIPT, *(sys.argv[1:] if argv is None else argv)]
+    return run_main(lambda: report(args))
+
+
+def report(args: argparse.Namespace) -> None:
+    """Measure (training what is missing), print the tables and targets, write ``args.out``."""
+    require_int("episodes", args.episodes, 2)  # a 95% CI needs two chips
     ray = RayOptions(args.workers, args.address)
 
     runs: dict[tuple[str, str], Path] = {}
@@ -432,7 +443,10 @@ def main() -> None:
         config = read_run_config(args.model[0])
         for run in args.model[1:]:  # the rules run once: one environment for every seed
             if read_run_config(run)["env_resolved"] != config["env_resolved"]:
-                raise SystemExit(f"{run}: another environment configuration than {args.model[0]}")
+                raise ValueError(
+                    f"--model {run}: another environment configuration than {args.model[0]}; "
+                    "pass the training seeds of one scenario"
+                )
         runs[(config["env"]["dataset"], config["env"]["scenario"])] = args.model[0]
     else:
         for dataset in args.datasets.split(","):
@@ -543,7 +557,7 @@ def write_report(
     """Every figure of the run as JSON (per-episode records left out), with what produced it;
     with several training seeds, their pooled margins."""
     report = {
-        "command": sys.argv,
+        "command": args.command,
         "episodes": args.episodes,
         "targets": lines,
         "generalisation": general,
@@ -573,4 +587,4 @@ def _jsonable(value: Any) -> Any:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,6 +21,7 @@ Results (README, "Running on Ray (a cluster)") are wall-clock rates on the machi
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -28,6 +29,7 @@ import numpy as np
 
 import agents
 import envs
+from agents.cli import run_main
 from agents.distributed import connect, run_policies
 from agents.evaluation import run_episode
 from agents.run_folder import make_env_from_config
@@ -120,4 +122,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

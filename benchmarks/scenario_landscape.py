@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import time
 
 import gymnasium as gym
 import numpy as np
 
 import envs
+from agents.cli import run_main
 
 
 def placement_name(placement: tuple[int, ...], names: tuple[str, ...]) -> str:
@@ -83,4 +85,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

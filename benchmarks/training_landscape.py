@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs
+from agents.cli import run_main
 from agents.reporting import mean_ci95
 
 PLACEMENTS: dict[str, list[int]] = {
@@ -136,4 +138,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import numpy as np
 
 import agents
 import envs
+from agents.cli import require_int, run_main
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
 from agents.ppo import PPOPolicy
 from agents.reporting import mean_ci95, paired_ci95, pool_seeds
@@ -74,7 +76,10 @@ def measure(
     same environment) are reused."""
     config = read_run_config(run)
     if config.get("env_id") != envs.TRAINING_ENV_ID:
-        raise SystemExit(f"{run} was not trained on {envs.TRAINING_ENV_ID}")
+        raise ValueError(
+            f"{run} was not trained on {envs.TRAINING_ENV_ID}; pass runs of train_agent.py "
+            f"--env {envs.TRAINING_ENV_ID}"
+        )
     env = held_out_env(config, episodes)
     unseen_env = held_out_env(config, episodes, eval_split="test")
     names = [n for n in agents.policy_names(envs.TRAINING_ENV_ID) if n != "ppo"]
@@ -198,10 +203,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="distinct held-out chips")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args()
+    require_int("episodes", args.episodes, 2)  # a 95% CI needs two chips
     first = environment_of(read_run_config(args.model[0]))
     for run in args.model[1:]:  # the baselines are shared: one environment for every run
         if environment_of(read_run_config(run)) != first:
-            raise SystemExit(f"{run}: another environment configuration than {args.model[0]}")
+            raise ValueError(
+                f"--model {run}: another environment configuration than {args.model[0]}; "
+                "pass the training seeds of one configuration"
+            )
     results: list[dict[str, Any]] = []
     baselines = None
     for run in args.model:
@@ -221,4 +230,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -36,6 +36,7 @@ import gymnasium as gym
 
 import agents
 import envs
+from agents.cli import run_main
 from agents.evaluation import run_episode
 from agents.reporting import mean_ci95
 from agents.run_folder import env_kwargs_from_config, read_run_config
@@ -117,7 +118,7 @@ def main() -> None:
     table: dict[str, list[dict[str, float]]] = {}
     for name in names:
         if name not in SWEEPS:
-            raise SystemExit(f"no sweep for {name!r}; choose from {', '.join(SWEEPS)}")
+            raise ValueError(f"no sweep for {name!r}; choose from {', '.join(SWEEPS)}")
         grid = SWEEPS[name]
         results = []
         for values in itertools.product(*grid.values()):
@@ -159,4 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

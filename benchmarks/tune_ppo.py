@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 import gymnasium as gym
 
 import envs
+from agents.cli import run_main
 from agents.evaluation import run_episode
 from agents.ppo import PPOPolicy
 from agents.reporting import mean_ci95
@@ -80,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 
 import agents
 import envs
+from agents.cli import run_main
 from agents.evaluation import run_episode
 from agents.reporting import mean_ci95
 
@@ -46,7 +48,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {}
     for name in args.policies.split(","):
         if name not in SWEEPS:
-            raise SystemExit(f"no sweep for {name!r}; choose from {', '.join(SWEEPS)}")
+            raise ValueError(f"no sweep for {name!r}; choose from {', '.join(SWEEPS)}")
         parameter, values = SWEEPS[name]
         rows = []
         for value in values:
@@ -87,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

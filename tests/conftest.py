@@ -4,6 +4,7 @@ a short PPO run, and the two command-line scripts loaded from their files."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,11 +19,12 @@ Main = Callable[[Sequence[str]], int]
 
 
 def load_script(name: str) -> Main:
-    """The ``main`` of a top-level script (``train_agent``, ``evaluate``), loaded from its file:
-    the scripts are not packages, and no test edits ``sys.path``."""
-    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / f"{name}.py")
+    """The ``main`` of a script (``train_agent``, ``evaluate``, ``benchmarks/policy_quality``),
+    loaded from its file: the scripts are not packages, and no test edits ``sys.path``."""
+    spec = importlib.util.spec_from_file_location(f"script_{Path(name).name}", ROOT / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     return module.main
 
@@ -37,6 +39,12 @@ def train_main() -> Main:
 def evaluate_main() -> Main:
     """``evaluate.main``: parses argv, evaluates or validates, returns the exit code."""
     return load_script("evaluate")
+
+
+@pytest.fixture(scope="session")
+def policy_quality_main() -> Main:
+    """``benchmarks/policy_quality.py``'s ``main``: measures runs, returns the exit code."""
+    return load_script("benchmarks/policy_quality")
 
 
 @pytest.fixture

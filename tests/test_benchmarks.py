@@ -1,0 +1,56 @@
+"""The benchmark that produces README's headline table (``benchmarks/policy_quality.py``), end to
+end on the session's smoke run, and the one-line errors of bad benchmark input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def test_policy_quality_pools_training_seeds_into_the_headline_and_its_json(
+    smoke_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], policy_quality_main
+):
+    second = tmp_path / "seed1"
+    shutil.copytree(smoke_run, second)
+    out = tmp_path / "quality.json"
+    argv = ["--model", str(smoke_run), str(second), "--episodes", "2", "--skip", "oracle"]
+    assert policy_quality_main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+
+    report = json.loads(out.read_text())
+    assert report["command"] == ["benchmarks/policy_quality.py", *argv, "--out", str(out)]
+    assert report["episodes"] == 2
+    pooled = report["pooled"]
+    assert [s["run"] for s in pooled["per_seed"]] == [str(smoke_run), str(second)]
+    agent = pooled["unseen"]["agent"]
+    assert agent[0] == pytest.approx(np.mean([s["unseen"][0] for s in pooled["per_seed"]]))
+    # Every deployable rule gets a paired margin on the unseen images; the skipped oracle none.
+    rules = set(report["runs"][0]["beats_unseen"])
+    assert {"all-digital", "saving-vs-noise", "greedy", "keep-first-last-digital"} <= rules
+    assert rules <= set(pooled["unseen"]["margins"]) and "oracle" not in rules
+    assert set(pooled["beats_unseen"]) == rules
+    # The printed headline shows the pooled agent, as the JSON does (not the first seed alone).
+    headline = printed.split("== headline")[1].split("\n== ")[0]
+    assert f"{agent[0]:.2f} ± {agent[1]:.2f}" in headline
+    assert "not run" in headline  # the oracle column
+
+
+def test_bad_benchmark_input_is_a_one_line_error(
+    smoke_run: Path, tmp_path: Path, cli_error, policy_quality_main
+):
+    assert "--episodes must be an integer >= 2" in cli_error(
+        policy_quality_main, ["--model", str(smoke_run), "--episodes", "1"]
+    )
+    assert "config.json is missing" in cli_error(policy_quality_main, ["--model", str(tmp_path)])
+    other = tmp_path / "other"
+    shutil.copytree(smoke_run, other, ignore=shutil.ignore_patterns("checkpoints", "tb", "eval"))
+    config = json.loads((other / "config.json").read_text())
+    config["env_resolved"]["scenario"] = "paper"
+    (other / "config.json").write_text(json.dumps(config))
+    assert "pass the training seeds of one scenario" in cli_error(
+        policy_quality_main, ["--model", str(smoke_run), str(other)]
+    )
