@@ -429,10 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.command = [SCRIPT, *(sys.argv[1:] if argv is None else argv)]
-    return run_main(lambda: report(args))
+    return run_main(lambda: benchmark(args))
 
 
-def report(args: argparse.Namespace) -> None:
+def benchmark(args: argparse.Namespace) -> None:
     """Measure (training what is missing), print the tables and targets, write ``args.out``."""
     require_int("episodes", args.episodes, 2)  # a 95% CI needs two chips
     ray = RayOptions(args.workers, args.address)
