@@ -535,7 +535,8 @@ def benchmark(args: argparse.Namespace) -> None:
         f"{stronger['reprogrammings']:.1f}, digital layers/step "
         f"{general['nominal']['digital_layers']:.2f} -> {stronger['digital_layers']:.2f}"
     )
-    if pooled is not None:
+    if pooled is not None:  # targets 1-4 measure the first seed's run; say so
+        lines = [line.replace(": ", f", {args.model[0]} alone: ", 1) for line in lines]
         beaten = sum(pooled["beats_unseen"].values())
         lines.append(
             f"pooled ({pooled['unseen']['seeds']} training seeds): beats {beaten}/"

@@ -33,6 +33,9 @@ def test_policy_quality_pools_training_seeds_into_the_headline_and_its_json(
     assert {"all-digital", "saving-vs-noise", "greedy", "keep-first-last-digital"} <= rules
     assert rules <= set(pooled["unseen"]["margins"]) and "oracle" not in rules
     assert set(pooled["beats_unseen"]) == rules
+    # Targets 1-4 are the first seed's, and say so; the pooled verdict has its own line.
+    assert all(f", {smoke_run} alone: " in line for line in report["targets"][:4])
+    assert report["targets"][4].startswith("pooled (2 training seeds): beats ")
     # The printed headline shows the pooled agent, as the JSON does (not the first seed alone).
     headline = printed.split("== headline")[1].split("\n== ")[0]
     assert f"{agent[0]:.2f} ± {agent[1]:.2f}" in headline
