@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from envs.measurement import LayerMeter
 from envs.scenarios import Scenario, Timeline, get_scenario
 from hybrid.data import DatasetBundle, load_dataset
 from hybrid.energy import (
@@ -43,6 +44,7 @@ from hybrid.factory import build_from_factory, load_weights, weights_digest
 from hybrid.hardware import HardwareConfig, get_hardware
 from hybrid.layers import check_hybridizable, hybrid_layers, make_hybrid
 from hybrid.models import MTLNetConfig, build_model, layer_specs, model_config_for
+from hybrid.networks import PAPER_NETWORK, check_network, load_or_pretrain_resnet
 from hybrid.pretrain import PretrainConfig, load_or_pretrain
 from hybrid.simulator import CachedEvaluator, Evaluation
 from hybrid.tasks import Task, check_heads, heads_at_chance, task_targets
@@ -79,6 +81,7 @@ class Deployment:
     config: dict[str, Any]
     tasks: tuple[Task, ...] = ()
     _energy_cache: dict[tuple[bool, ...], EnergyReport] = field(default_factory=dict, repr=False)
+    _meters: dict[tuple, LayerMeter] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         digital = [None] * self.n_layers
@@ -99,6 +102,15 @@ class Deployment:
             [reprogram_energy_pj(spec, self.energy_table) for spec in self.specs]
         )
         """Per layer, the energy to reprogram all its weights (pJ)."""
+
+    def layer_meter(self, measurement: str, times_s: Any) -> LayerMeter:
+        """The observation's per-layer meter (``envs.measurement``), one per measurement and
+        timeline, shared by every environment of this deployment (a ``"light"`` meter's
+        sensitivity curves are measured once)."""
+        key = (measurement, tuple(float(t) for t in times_s))
+        if key not in self._meters:
+            self._meters[key] = LayerMeter(self, measurement, times_s)
+        return self._meters[key]
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -153,6 +165,7 @@ def build_deployment(
     drift_scale: float = 1.0,
     energy_table: str | EnergyTable | Mapping[str, Any] | None = None,
     timeline: Timeline | Mapping[str, Any] | None = None,
+    network: str = PAPER_NETWORK,
     model: nn.Module | None = None,
     model_factory: str | None = None,
     model_options: Mapping[str, Any] | None = None,
@@ -164,7 +177,7 @@ def build_deployment(
     calibration_size: int = 128,
     data_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
-    cache_mb: int = 2048,
+    cache_mb: int = 1024,
 ) -> Deployment:
     """Resolve a deployment from the environment's keyword arguments (see
     :class:`~envs.partition_env.HybridPartitionEnv`, Arguments); the heavy part of building an
@@ -186,6 +199,14 @@ def build_deployment(
     if eval_split not in EVAL_SPLITS:
         raise ValueError(f"eval_split must be 'train', 'val' or 'test', got {eval_split!r}")
     _check_model_options(model, model_factory, model_options)
+    check_network(network)
+    if network != PAPER_NETWORK and (model is not None or model_factory is not None):
+        raise ValueError(f"pass either network={network!r} or your own model, not both")
+    if network != PAPER_NETWORK and (model_weights is not None or pretrain is not None):
+        raise ValueError(
+            f"network={network!r} loads its own pretrained weights: drop model_weights= and "
+            "pretrain=, or give the model itself (model=)"
+        )
     config: dict[str, Any] = {
         "dataset": dataset.name if isinstance(dataset, DatasetBundle) else dataset,
         "scenario": resolved_scenario.name,
@@ -205,7 +226,13 @@ def build_deployment(
     if bundle is None:
         bundle = load_dataset(str(dataset), data_dir)
     config["dataset"] = bundle.name
-    if model is None and model_weights is None:
+    if network != PAPER_NETWORK:
+        pretrained_net = load_or_pretrain_resnet(
+            network, bundle, cache_dir=cache_dir, progress=False
+        )
+        model = pretrained_net.instantiate(hardware_config)
+        config.update(network=network, network_weights=pretrained_net.path.name)
+    elif model is None and model_weights is None:
         pretrain_config = (
             pretrain
             if isinstance(pretrain, PretrainConfig)

@@ -126,6 +126,22 @@ def _workload(value: Any) -> str | None:
     return "must be a workload name (envs.workloads.WORKLOADS) or a Workload"
 
 
+def _measurement(value: Any) -> str | None:
+    from envs.measurement import MEASUREMENTS
+
+    if isinstance(value, str) and value in MEASUREMENTS:
+        return None
+    return f"must be one of {', '.join(MEASUREMENTS)}"
+
+
+def _network(value: Any) -> str | None:
+    from hybrid.networks import NETWORKS
+
+    if isinstance(value, str) and value in NETWORKS:
+        return None
+    return f"must be a built-in network: {', '.join(NETWORKS)}"
+
+
 CHECKS: dict[str, Check] = {
     # The decision problem (HybridPartitionEnv).
     "deployment": _deployment,
@@ -136,6 +152,7 @@ CHECKS: dict[str, Check] = {
     "reprogram_min_age_ratio": number(1.0),
     "tile_budget": integer(1, optional=True),
     "workload": _workload,
+    "measurement": _measurement,
     "torch_threads": integer(1, optional=True),
     "seed": integer(0, optional=True),
     "render_mode": kinds("a render mode name", str),
@@ -149,6 +166,7 @@ CHECKS: dict[str, Check] = {
     "drift_scale": number(0.0),
     "energy_table": kinds("a preset name or an object of energy prices", str, Mapping, EnergyTable),
     "timeline": _timeline,
+    "network": _network,
     "model": _model,
     "model_factory": kinds("an import path 'package.module:function'", str),
     "model_options": kinds("an object of keyword arguments for the model factory", Mapping),

@@ -151,6 +151,9 @@ class HybridPartitionEnv(gym.Env):
     * ``energy_table``: a preset name, dict or ``EnergyTable`` (``hybrid.energy``).
     * ``timeline``: a ``Timeline`` or dict (horizon_s, n_steps, first_s, spacing,
       inferences_per_step) overriding the scenario's.
+    * ``network``: a built-in network by name: ``"paper"`` (the default, the paper's CNN),
+      ``"resnet20"`` or ``"resnet32"`` (the CIFAR ResNets of He et al. 2016 with one head per
+      task, ``hybrid.resnet``; pretrained on first use and cached, shipped for ``digits32``).
     * ``model``: a torch module whose forward returns one logits tensor per task of the dataset,
       in task order (made hybrid if it is not); default: the pretrained paper network.
     * ``model_factory``: instead of ``model``, an import path ``"package.module:function"`` to
@@ -186,6 +189,11 @@ class HybridPartitionEnv(gym.Env):
       ``Workload``; default: the scenario's). Each step then serves a drawn number of the
       evaluation images as requests of a drawn task mix, and the reward prices what was served
       (``envs.rewards``); the observation adds the traffic served and the clock.
+    * ``measurement``: how the observation measures each layer's ``noise`` and
+      ``sensitivity`` (``envs.measurement``): ``"full"`` (one calibration evaluation per layer
+      and step: cost quadratic in depth), ``"light"`` (noise on a few images, sensitivity
+      predicted from it by a per-layer curve measured once: linear in depth) or ``"auto"``
+      (full up to 8 layers, light beyond).
     * ``torch_threads``: torch intra-op threads to use (a process-wide setting; default 1, the
       fastest for these small tensors; None leaves it alone).
     * ``seed``: the seed of the first ``reset`` when none is given.
@@ -219,6 +227,7 @@ class HybridPartitionEnv(gym.Env):
         reprogram_min_age_ratio: float = REPROGRAM_MIN_AGE_RATIO,
         tile_budget: int | None = None,
         workload: str | Workload | None = None,
+        measurement: str = "auto",
         torch_threads: int | None = 1,
         seed: int | None = None,
         render_mode: str | None = None,
@@ -235,6 +244,7 @@ class HybridPartitionEnv(gym.Env):
                 "reprogram_min_age_ratio": reprogram_min_age_ratio,
                 "tile_budget": tile_budget,
                 "workload": workload,
+                "measurement": measurement,
                 "torch_threads": torch_threads,
                 "seed": seed,
                 "render_mode": render_mode,
@@ -309,6 +319,10 @@ class HybridPartitionEnv(gym.Env):
         )
         self.observation_space = self.observation_layout.space
         self._times = self.timeline.times_s
+        self.meter = deployment.layer_meter(measurement, self._times)
+        """Measures each layer's noise and sensitivity for the observation (envs.measurement)."""
+        if measurement != "auto":
+            self.config["measurement"] = measurement
         self._log_horizon = np.log10(1.0 + self.timeline.horizon_s)
 
         self._step = 0
@@ -772,15 +786,16 @@ class HybridPartitionEnv(gym.Env):
         )
         shares = self.deployment.energy_shares
         digital = self.deployment.all_digital
+        noise = [
+            self.meter.noise(i, s) if resident[i] else 0.0 for i, s in enumerate(tile_states)
+        ]
         values: dict[str, Any] = {
             "is_analog": analog.astype(float),
             "drift_age": np.log10(1.0 + ages) / self._log_horizon,
-            "noise": [
-                self.evaluator.layer_noise(i, s) if resident[i] else 0.0
-                for i, s in enumerate(tile_states)
-            ],
+            "noise": noise,
             "sensitivity": [
-                self._sensitivity(i, s) if resident[i] else 0.0 for i, s in enumerate(tile_states)
+                self.meter.sensitivity(i, s, noise[i]) if resident[i] else 0.0
+                for i, s in enumerate(tile_states)
             ],
             "digital_energy_share": shares[:, 0],
             "analog_energy_share": shares[:, 1],
@@ -818,14 +833,6 @@ class HybridPartitionEnv(gym.Env):
             "clock_cos": (1.0 + np.cos(angle)) / 2.0,
             "clock_sin": (1.0 + np.sin(angle)) / 2.0,
         }
-
-    def _sensitivity(self, index: int, tile_state: TileState) -> float:
-        """Excess calibration cross-entropy (summed over tasks) with only layer ``index`` analog."""
-        states: list[LayerState] = [None] * self.n_layers
-        states[index] = tile_state
-        losses = self.evaluator.evaluate(states, batch="calibration").losses
-        digital = self.deployment.calibration_digital.losses
-        return float(np.maximum(losses - digital, 0.0).sum())
 
     def _info(
         self,

@@ -58,6 +58,8 @@ from aihwkit.simulator.parameters.io import IOParameters
 from aihwkit.simulator.tiles.array import TileModuleArray
 from aihwkit.simulator.tiles.inference_torch import TorchInferenceTile
 
+from hybrid import fused_unfold
+
 AnalogModule = AnalogConv2d | AnalogLinear
 
 
@@ -218,6 +220,8 @@ def _prepare_conv(
     positions, width = h_out * w_out, sum(in_sizes)
     perfect = _is_perfect(io)
     starts = [sum(in_sizes[:i]) for i in range(len(in_sizes))]
+    if _fused(module, x, starts, in_sizes, perfect):
+        return _prepare_conv_fused(module, x, starts, in_sizes, io, (n, positions, h_out))
     quantised = [x.new_empty((n * positions, size)) for size in in_sizes]
     abs_max: list[torch.Tensor | None] = []
     for start, size in zip(starts, in_sizes, strict=True):
@@ -245,6 +249,73 @@ def _prepare_conv(
         )
     )
     return PreparedInput(x, splits, (n, positions, h_out))
+
+
+def _fused(
+    module: AnalogConv2d, x: torch.Tensor, starts: list[int], sizes: list[int], perfect: bool
+) -> bool:
+    """Whether :mod:`hybrid.fused_unfold` can prepare this input: a float32 input, and row
+    maxima that :func:`_window_abs_max` takes (splits of whole input channels)."""
+    if x.dtype != torch.float32 or x.is_cuda or not fused_unfold.available():
+        return False
+    return perfect or all(
+        _window_abs_max_applies(module, start, size)
+        for start, size in zip(starts, sizes, strict=True)
+    )
+
+
+def _prepare_conv_fused(
+    module: AnalogConv2d,
+    x: torch.Tensor,
+    starts: list[int],
+    sizes: list[int],
+    io: IOParameters,
+    out_shape: tuple[int, int, int],
+) -> PreparedInput:
+    """_prepare_conv in one pass per split (:func:`hybrid.fused_unfold.unfold_quantise`): the
+    same row maxima, scales and quantised values."""
+    n, positions, _ = out_shape
+    perfect = _is_perfect(io)
+    splits = []
+    for start, size in zip(starts, sizes, strict=True):
+        out = x.new_empty((n * positions, size))
+        if perfect:
+            _fused_rows(module, x, out, start, None, io)
+            splits.append(_SplitInput(start, size, None, False, out))
+            continue
+        abs_max = _window_abs_max(module, x, start, size)
+        assert abs_max is not None
+        all_zero = bool((abs_max == 0.0).all())
+        abs_max[abs_max <= 0.0] = 1.0
+        _fused_rows(module, x, out, start, _input_scale(abs_max, 1.0), io)
+        splits.append(_SplitInput(start, size, abs_max, all_zero, out))
+    return PreparedInput(x, tuple(splits), out_shape)
+
+
+def _fused_rows(
+    module: AnalogConv2d,
+    x: torch.Tensor,
+    out: torch.Tensor,
+    start: int,
+    scale: torch.Tensor | None,
+    io: IOParameters,
+) -> None:
+    """Unfolded rows of ``x`` into ``out``; with a ``scale``, quantised and clipped as
+    :func:`_quantise_in_place` does."""
+    res = _quantisation_step(io.inp_res, io.inp_bound) if io.inp_res > 0 else 0.0
+    bound = io.inp_bound if io.inp_bound > 0 else float("inf")
+    fused_unfold.unfold_quantise(
+        x,
+        out,
+        module.kernel_size,
+        module.stride,
+        module.padding,
+        module.dilation,
+        start,
+        scale,
+        res,
+        bound,
+    )
 
 
 def _output_size(module: AnalogConv2d, x: torch.Tensor) -> tuple[int, int]:
@@ -517,6 +588,11 @@ def _requantise(
     n, positions, _ = prepared.out_shape
     width = sum(s.size for s in prepared.splits)
     quantised = x.new_empty((n * positions, split.size))
+    sizes = [s.size for s in prepared.splits]
+    starts = [s.start for s in prepared.splits]
+    if _fused(module, x, starts, sizes, _is_perfect(io)):
+        _fused_rows(module, x, quantised, split.start, scale, io)
+        return quantised
     for first, last, rows in _row_chunks(module, x, positions, width):
         columns = rows[:, split.start : split.start + split.size]
         _quantise_into(columns, scale[first:last], io, quantised[first:last])

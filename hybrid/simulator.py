@@ -107,8 +107,8 @@ class _LRU:
 
     def put(self, key: Hashable, value: Any) -> None:
         size = self.size_of(value)
-        if key in self.data:
-            return
+        if key in self.data or size > self.max_bytes:
+            return  # a value larger than the whole budget would evict everything, then itself
         self.data[key] = value
         self.bytes += size
         while self.bytes > self.max_bytes and len(self.data) > 1:
@@ -257,6 +257,15 @@ def plan_forward(model: nn.Module, layer_names: Sequence[str]) -> tuple[_Step, .
     return tuple(steps)
 
 
+def _last_uses(plan: tuple[_Step, ...]) -> tuple[int, ...]:
+    """For each step, the index of the last step that reads its value (itself if none)."""
+    last = list(range(len(plan)))
+    for index, step in enumerate(plan):
+        for ref in _refs((step.args, step.kwargs)):
+            last[ref] = max(last[ref], index)
+    return tuple(last)
+
+
 def _resolve(value: Any, values: list[Any]) -> Any:
     """``value`` with every :class:`_Ref` replaced by the step value it points to."""
     return fx.node.map_aggregate(value, lambda v: values[v.index] if isinstance(v, _Ref) else v)
@@ -334,6 +343,7 @@ class CachedEvaluator:
         self._prepared = _LRU(int(budget * PREPARED_SHARE), _prepared_bytes)
         tile_share = 1 - ACTIVATION_SHARE - PREPARED_SHARE
         self._tiles = _LRU(int(budget * tile_share), _snapshot_bytes)
+        self._probe_prepared: dict[tuple, fast_analog.PreparedInput] = {}
         self._evaluations: OrderedDict[tuple, Evaluation] = OrderedDict()
         self._noise: dict[tuple, float] = {}
         self._current_tile: dict[int, LayerState] = {}
@@ -343,6 +353,8 @@ class CachedEvaluator:
         self._probe_source = (
             probe_images[:probe_size] if probe_images is not None else images[:probe_size]
         )
+        self.probe_size = len(self._probe_source)
+        """Images :meth:`layer_noise` uses at most."""
         self._probe_inputs: list[torch.Tensor] | None = None
         self._probe_outputs: list[torch.Tensor] | None = None
         self._plan = plan_forward(self.model, self.layer_names)
@@ -405,26 +417,32 @@ class CachedEvaluator:
             self._evaluations.popitem(last=False)
         return result
 
-    def layer_noise(self, index: int, state: LayerState) -> float:
+    def layer_noise(self, index: int, state: LayerState, images: int | None = None) -> float:
         """Relative output error of layer ``index`` alone in ``state`` against its digital
-        output, on digital inputs: ||y_analog - y_digital|| / ||y_digital|| (0 if digital).
+        output, on digital inputs: ||y_analog - y_digital|| / ||y_digital|| (0 if digital),
+        on the first ``images`` probe images (default: all ``probe_size``).
 
         This is what a deployed chip can measure with a few calibration inputs.
         """
         if state is None:
             return 0.0
         state = (int(state[0]), float(state[1]))
-        key = (index, state)
+        count = self.probe_size if images is None else min(int(images), self.probe_size)
+        if count < 1:
+            raise ValueError(f"a noise measurement needs at least one image, got {images}")
+        whole = count == self.probe_size
+        key = (index, state) if whole else (index, state, count)
         value = self._noise.get(key)
         if value is not None:
             return value
         if self._probe_inputs is None:
             self._capture_probe()
-        x = self._probe_inputs[index]
-        reference = self._probe_outputs[index]
+        x = self._probe_inputs[index][:count]
+        reference = self._probe_outputs[index][:count]
         self._set_tile(index, state)
-        with torch.no_grad(), seeded(_seed(self.seed, 3, index, state)):
-            analog = self._analog_forward(index, x, ("probe", index))
+        with torch.no_grad(), seeded(_seed(self.seed, 3, *key)):
+            input_key = ("probe", index) if whole else ("probe", index, count)
+            analog = self._analog_forward(index, x, input_key)
         value = float((analog - reference).norm() / reference.norm().clamp_min(1e-12))
         self._noise[key] = value
         return value
@@ -433,6 +451,7 @@ class CachedEvaluator:
         """Drop every cached result (e.g. after the model's weights changed)."""
         self._activations.clear()
         self._prepared.clear()
+        self._probe_prepared.clear()
         self._tiles.clear()
         self._evaluations.clear()
         self._noise.clear()
@@ -493,9 +512,15 @@ class CachedEvaluator:
                     values[index], ready[index] = value, True
                     continue
             stack.extend(_refs((step.args, step.kwargs)))
+        last_use = _last_uses(plan)
         for index, step in enumerate(plan):
             if needed[index] and not ready[index]:
                 values[index] = self._run_step(index, step, values, images)
+                # Drop what no later step reads (a ResNet's activations on the evaluation
+                # batch are tens of MB each; the memoised ones live on in the cache).
+                for ref in _refs((step.args, step.kwargs)):
+                    if last_use[ref] == index:
+                        values[ref] = None
         return values[-1]
 
     def _run_step(self, index: int, step: _Step, values: list[Any], images: torch.Tensor) -> Any:
@@ -555,10 +580,16 @@ class CachedEvaluator:
         module = self.layers[index].analog
         if not fast_analog.supports(module):
             return module(x)
-        prepared = self._prepared.get(input_key)
+        # Probe inputs (a few images per layer, reused at every step) are kept apart from the
+        # evaluation batches', whose larger prepared inputs would evict them.
+        probe = input_key[0] == "probe"
+        prepared = self._probe_prepared.get(input_key) if probe else self._prepared.get(input_key)
         if prepared is None:
             prepared = fast_analog.prepare_input(module, x)
-            self._prepared.put(input_key, prepared)
+            if probe:
+                self._probe_prepared[input_key] = prepared
+            else:
+                self._prepared.put(input_key, prepared)
             self.stats.input_preparations += 1
         return fast_analog.analog_forward(module, prepared)
 

@@ -1,0 +1,130 @@
+"""Deep networks: the built-in CIFAR ResNets, the observation's light measurement and the fused
+input kernel (same numbers as torch's passes)."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import envs  # noqa: F401 - registers the environments
+from envs.measurement import (
+    REFERENCE_CHIP,
+    exact_sensitivity,
+    probe_images,
+    resolve_measurement,
+)
+from hybrid import fast_analog, fused_unfold
+from hybrid.layers import HybridLayer, hybrid_layers
+from hybrid.networks import NETWORKS, check_network, load_or_pretrain_resnet
+from hybrid.resnet import CifarResNet, ResNetConfig, build_resnet
+
+
+def test_resnet20_has_the_literatures_shape() -> None:
+    model = build_resnet(ResNetConfig(depth=20, task_classes=(10, 2)))
+    layers = hybrid_layers(model)
+    assert len(layers) == 23  # 19 convolutions + 2 projection shortcuts + 2 heads
+    weights = sum(p.numel() for p in CifarResNet(ResNetConfig()).parameters())
+    assert 0.26e6 < weights < 0.28e6
+    outputs = model(torch.zeros(2, 3, 32, 32))
+    assert [tuple(o.shape) for o in outputs] == [(2, 10), (2, 2)]
+    assert len(hybrid_layers(build_resnet(ResNetConfig(depth=32)))) == 35
+
+
+def test_bad_resnet_depth_and_network_names_are_one_line_errors() -> None:
+    with pytest.raises(ValueError, match="6n \\+ 2"):
+        ResNetConfig(depth=21)
+    with pytest.raises(ValueError, match="built-in networks: paper, resnet20, resnet32"):
+        check_network("resnet18")
+    assert NETWORKS == ("paper", "resnet20", "resnet32")
+
+
+def test_shipped_resnet20_loads_without_training(tmp_path) -> None:
+    pretrained = load_or_pretrain_resnet("resnet20", "digits32", cache_dir=tmp_path)
+    assert pretrained.path.parent == tmp_path  # copied from the package into the cache
+    assert pretrained.metrics["val_class_accuracy"] > 0.98
+    assert pretrained.metrics["val_group_accuracy"] > 0.98
+    model = pretrained.instantiate("paper-pcm")
+    assert all(isinstance(layer, HybridLayer) for _, layer in hybrid_layers(model))
+
+
+def test_network_and_own_model_together_is_an_error() -> None:
+    with pytest.raises(ValueError, match="either network='resnet20' or your own model"):
+        gymnasium.make("HybridPartition-v0", network="resnet20", model=nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="network='resnet99' must be a built-in network"):
+        gymnasium.make("HybridPartition-v0", network="resnet99")
+
+
+def test_auto_measurement_is_full_for_small_networks_and_light_for_deep_ones() -> None:
+    assert resolve_measurement("auto", 6) == "full"
+    assert resolve_measurement("auto", 23) == "light"
+    assert resolve_measurement("full", 23) == "full"
+    with pytest.raises(ValueError, match="measurement must be one of auto, full, light"):
+        resolve_measurement("fast", 6)
+    # 16 channels of 32x32: 4 images give 65,536 output values; a 10-class head takes all 64
+    assert probe_images(16 * 32 * 32, 64) == 4
+    assert probe_images(10, 64) == 64
+
+
+@pytest.fixture(scope="module")
+def light_env():
+    env = gymnasium.make("HybridPartition-v0", scenario="strong-drift", measurement="light")
+    yield env.unwrapped
+    env.close()
+
+
+def test_light_sensitivity_passes_through_its_measured_points(light_env) -> None:
+    env = light_env
+    meter = env.meter
+    assert meter.measurement == "light"
+    env.reset(seed=0)
+    for index in (0, 2, env.n_layers - 1):
+        for age_s in meter._curves.reference_ages_s:
+            state = (REFERENCE_CHIP, age_s)
+            noise = meter.noise(index, state)
+            exact = exact_sensitivity(env.deployment, index, state)
+            # the curve is made non-decreasing: at its points it is at least the measurement
+            assert meter.sensitivity(index, state, noise) >= exact - 1e-12
+    observation, _, _, _, _ = env.step(np.ones(env.n_layers, dtype=int))
+    view = env.observation_layout.view(observation)
+    assert np.all(np.isfinite(view["sensitivity"])) and np.all(view["sensitivity"] >= 0)
+
+
+def test_light_noise_is_the_noise_on_fewer_images(light_env) -> None:
+    evaluator = light_env.evaluator
+    state = (7, 3600.0)
+    whole = evaluator.layer_noise(1, state)
+    few = evaluator.layer_noise(1, state, images=evaluator.probe_size // 2)
+    assert few > 0 and whole > 0 and abs(few - whole) / whole < 0.5
+    assert evaluator.layer_noise(1, state, images=evaluator.probe_size) == whole
+
+
+RESNET_CONVS = {
+    "stage-conv": (nn.Conv2d(16, 16, 3, padding=1, bias=False), (5, 16, 32, 32)),
+    "downsample": (nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False), (3, 16, 32, 32)),
+    "shortcut-1x1": (nn.Conv2d(32, 64, 1, stride=2, bias=False), (3, 32, 16, 16)),
+    "split-tiles": (nn.Conv2d(64, 64, 3, padding=1, bias=False), (2, 64, 8, 8)),  # 576 rows
+}
+
+
+@pytest.mark.skipif(not fused_unfold.available(), reason="no C++ compiler for the kernel")
+@pytest.mark.parametrize("kind", sorted(RESNET_CONVS))
+@pytest.mark.parametrize("preset", ["paper-pcm", "ideal"])
+def test_fused_kernel_prepares_the_same_rows_as_torchs_passes(kind, preset, monkeypatch) -> None:
+    conv, shape = RESNET_CONVS[kind]
+    torch.manual_seed(3)
+    layer = HybridLayer(conv, preset)
+    layer.set_analog(True)
+    module = layer.analog.eval()
+    x = torch.relu(torch.randn(shape))
+    fused = fast_analog.prepare_input(module, x)
+    monkeypatch.setattr(fused_unfold, "available", lambda: False)
+    reference = fast_analog.prepare_input(module, x)
+    assert len(fused.splits) == len(reference.splits)
+    for a, b in zip(fused.splits, reference.splits, strict=True):
+        assert torch.equal(a.quantised, b.quantised)
+        assert (a.abs_max is None) == (b.abs_max is None)
+        if a.abs_max is not None:
+            assert torch.equal(a.abs_max, b.abs_max)
