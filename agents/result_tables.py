@@ -112,7 +112,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _command(argv: list[str]) -> str:
-    return "`python " + " ".join(argv) + "`"
+    """The recorded command; an absolute path (a folder outside the repository) as ``.../name``."""
+    shown = [f".../{Path(a).name}" if a.startswith("/") else a for a in argv]
+    return "`python " + " ".join(shown) + "`"
 
 
 # ---------------------------------------------------------------- policy quality (pooled seeds)
@@ -282,7 +284,8 @@ def _run_table(name: str) -> list[str]:
     note = (
         f"`docs/results/policy_quality/{name}`: {_command(data['command'])}; training seeds "
         f"{_seeds(runs)} ({'pooled by chip' if pooled else 'one seed'}; the returns in the "
-        f"table are seed {_seed_of(_run_name(run))}'s); chips {first}-{first + data['episodes'] - 1}; "
+        f"table are seed {_seed_of(_run_name(run))}'s); chips "
+        f"{first}-{first + data['episodes'] - 1}; "
         "unseen images = the test split, evaluation images = the validation split."
     )
     header = [
@@ -403,10 +406,10 @@ def _generalisation() -> list[str]:
     episodes = rows[0]["episodes"]
     lines = [
         f"`docs/results/generalisation/generalisation.json`: {_command(data['command'])} "
-        f"(the run folders were then under `/work/gen/`); training seeds {', '.join(map(str, seeds))}"
-        f"; {episodes} held-out chips from {TEST_CHIP_OFFSET} on; evaluation images (validation "
-        "split). Each cell: the shielded agent's return minus all-digital's, paired over chips "
-        "(95% CI), its verdict, and in brackets the unshielded agent's margin.",
+        "training seeds "
+        f"{', '.join(map(str, seeds))}; {episodes} held-out chips from {TEST_CHIP_OFFSET} on; "
+        "evaluation images (validation split). Each cell: the shielded agent's return minus "
+        "all-digital's, paired over chips (95% CI), its verdict, and in brackets the unshielded agent's margin.",
         "",
     ]
     header = ["drift", *(f"seed {s}" for s in seeds)]
@@ -443,9 +446,10 @@ def _three_tasks() -> list[str]:
     rows = [r for r in _csv_rows(path) if r["weighting"] == "main"]
     first = rows[0]
     chips = sorted(int(c) for c in first["chips"].split())
+    args = _load(RESULTS / "three-tasks" / "summary.json")["args"]
     lines = [
-        f"`docs/results/three-tasks/summary.csv`: `python evaluate.py --model {first['model']} --episodes {first['episodes']} "
-        f"--out results/three-tasks` (then copied here); one training seed; {_chips(chips)}; "
+        f"`docs/results/three-tasks/summary.csv`: `python evaluate.py --model {args['model']} "
+        f"--episodes {args['episodes']} --out {args['out']}`; one training seed; {_chips(chips)}; "
         "evaluation images (validation split). Return with its 95% CI over episodes (not "
         "paired).",
         "",
@@ -457,7 +461,9 @@ def _three_tasks() -> list[str]:
             _ci((float(r["return_mean"]), float(r["return_ci95"])), sign=False),
             f"{float(r['energy_vs_digital']):.3f}",
             " / ".join(
-                f"{float(r[f'task{k}_acc_mean']):.3f}" for k in (1, 2, 3) if r.get(f"task{k}_acc_mean")
+                f"{float(r[f'task{k}_acc_mean']):.3f}"
+                for k in (1, 2, 3)
+                if r.get(f"task{k}_acc_mean")
             ),
         ]
         for r in rows
@@ -475,8 +481,9 @@ def _three_tasks_sweep() -> list[str]:
     chips = sorted(int(c) for c in first["chips"].split())
     args = _load(RESULTS / "three-tasks-sweep" / "summary.json")["args"]
     lines = [
-        f"`docs/results/three-tasks-sweep/summary.csv`: `python evaluate.py --model {args['model']} "
-        f"--sweep {args['sweep']} --episodes {args['episodes']} --out {args['out']}`; one training "
+        "`docs/results/three-tasks-sweep/summary.csv`: "
+        f"`python evaluate.py --model {args['model']} --sweep {args['sweep']} "
+        f"--episodes {args['episodes']} --out {args['out']}`; one training "
         f"seed; {_chips(chips)}; evaluation images. Energy per inference relative to "
         "all-digital, per energy weight:",
         "",
