@@ -409,7 +409,8 @@ def _generalisation() -> list[str]:
         "training seeds "
         f"{', '.join(map(str, seeds))}; {episodes} held-out chips from {TEST_CHIP_OFFSET} on; "
         "evaluation images (validation split). Each cell: the shielded agent's return minus "
-        "all-digital's, paired over chips (95% CI), its verdict, and in brackets the unshielded agent's margin.",
+        "all-digital's, paired over chips (95% CI), its verdict, and in brackets the "
+        "unshielded agent's margin.",
         "",
     ]
     header = ["drift", *(f"seed {s}" for s in seeds)]
