@@ -139,10 +139,14 @@ def _pq_split(data: dict, unseen: bool) -> dict:
     run = data["runs"][0]
     if pooled is None:  # one training seed: the run's own margins
         margins = run["unseen_margins"] if unseen else run["margins"]
-        agent = run["unseen"]["ppo"] if unseen else [
-            run["rows"][0]["return_mean"],
-            run["rows"][0]["return_ci95"],
-        ]
+        agent = (
+            run["unseen"]["ppo"]
+            if unseen
+            else [
+                run["rows"][0]["return_mean"],
+                run["rows"][0]["return_ci95"],
+            ]
+        )
         return {"agent": agent, "margins": margins, "seeds_beyond_ci": None}
     return pooled["unseen" if unseen else "evaluation"]
 
@@ -162,8 +166,7 @@ def _pq_row(scenario: str, note: str, name: str, unseen: bool, energy: bool) -> 
 
     def listed(word: str) -> str:
         items = [
-            f"{p} {_ci(split['margins'][p])}"
-            + (f" ({beyond[p]}/{n_seeds})" if p in beyond else "")
+            f"{p} {_ci(split['margins'][p])}" + (f" ({beyond[p]}/{n_seeds})" if p in beyond else "")
             for p in rules
             if words[p] == word
         ]
@@ -405,7 +408,7 @@ def _generalisation() -> list[str]:
     by = {(r["train_seed"], r["drift_scale"], r["policy"]): r for r in rows}
     episodes = rows[0]["episodes"]
     lines = [
-        f"`docs/results/generalisation/generalisation.json`: {_command(data['command'])} "
+        f"`docs/results/generalisation/generalisation.json`: {_command(data['command'])}; "
         "training seeds "
         f"{', '.join(map(str, seeds))}; {episodes} held-out chips from {TEST_CHIP_OFFSET} on; "
         "evaluation images (validation split). Each cell: the shielded agent's return minus "
