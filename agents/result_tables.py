@@ -95,7 +95,9 @@ def _seed_of(run: str) -> str:
 
 
 def _seeds(runs: list[str]) -> str:
-    return f"{len(runs)} (seed {', '.join(_seed_of(r) for r in runs)})"
+    if all(re.search(r"seed\d+$", r.rstrip("/")) for r in runs):
+        return f"{len(runs)} (seed {', '.join(_seed_of(r) for r in runs)})"
+    return f"{len(runs)} (run {', '.join(f'`{r}`' for r in runs)})"
 
 
 def _load(path: Path) -> dict:
@@ -219,7 +221,8 @@ def _policy_quality(unseen: bool) -> list[str]:
         "`chips` column; three training seeds pooled by chip (the agent's return per chip is "
         "the mean over the seeds, each rule's is subtracted: `ppo − it`, 95% CI over chips). "
         "Each scenario was measured on 20 chips, then again on 40; both measurements are "
-        "shown. In brackets after a margin: the seeds beyond the CI on their own.",
+        "shown. In brackets after a margin: how many seeds beat that rule beyond the CI on their "
+        "own.",
         "",
     ]
     header = [
@@ -286,9 +289,14 @@ def _run_table(name: str) -> list[str]:
     first = TEST_CHIP_OFFSET
     note = (
         f"`docs/results/policy_quality/{name}`: {_command(data['command'])}; training seeds "
-        f"{_seeds(runs)} ({'pooled by chip' if pooled else 'one seed'}; the returns in the "
-        f"table are seed {_seed_of(_run_name(run))}'s); chips "
-        f"{first}-{first + data['episodes'] - 1}; "
+        f"{_seeds(runs)}"
+        + (
+            " (the agent's return and the margins pool the seeds by chip; the agent's energy is "
+            f"seed {_seed_of(_run_name(run))}'s)"
+            if pooled
+            else ""
+        )
+        + f"; chips {first}-{first + data['episodes'] - 1}; "
         "unseen images = the test split, evaluation images = the validation split."
     )
     header = [
@@ -310,8 +318,9 @@ def _training() -> list[str]:
     lines = [
         "`HybridTraining-v0`, three training seeds pooled by chip (`ppo − it`: the agent's "
         "return per chip averaged over the seeds, minus the baseline's; 95% CI over chips; in "
-        "brackets the seeds beyond the CI on their own). The warm-started agents were measured "
-        "on 40 chips, then again on 80: both measurements are shown.",
+        "brackets how many seeds beat that baseline beyond the CI on their own). The "
+        "warm-started agents were measured on 40 chips, then again on 80: both measurements "
+        "are shown.",
         "",
     ]
     header = [
@@ -321,6 +330,7 @@ def _training() -> list[str]:
         "baseline",
         "ppo − it, evaluation images",
         "ppo − it, unseen images",
+        "training energy / all-digital: agent (per seed), baseline",
         "file",
     ]
     rows, sources = [], []
@@ -330,6 +340,8 @@ def _training() -> list[str]:
         agent = "warm-started from lionheart-training" if "imitate" in name else "from scratch"
         seeds = ", ".join(f"{r['rows'][0]['return_mean']:.2f}" for r in runs)
         n = len(runs)
+        agent_energy = [r["rows"][0]["training_energy"] for r in runs]
+        baseline_energy = {r["policy"]: r["training_energy"] for r in runs[0]["rows"]}
         for baseline, margin in pooled["margins"].items():
             beyond = pooled.get("seeds_beyond_ci", {})
             beyond_unseen = pooled.get("unseen_seeds_beyond_ci", {})
@@ -343,6 +355,8 @@ def _training() -> list[str]:
                     _margin(margin) + (f" ({beyond[baseline]}/{n})" if baseline in beyond else ""),
                     _margin(unseen)
                     + (f" ({beyond_unseen[baseline]}/{n})" if baseline in beyond_unseen else ""),
+                    f"{min(agent_energy):.3f}-{max(agent_energy):.3f}, "
+                    f"{baseline_energy[baseline]:.3f}",
                     f"`{name}`",
                 ]
             )
@@ -547,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     global RESULTS
-    RESULTS = args.root / "docs" / "results"
+    default, RESULTS = RESULTS, args.root / "docs" / "results"
     stale = []
     try:
         for path in markdown_files(args.root):
@@ -562,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        RESULTS = default
     verb = "out of date" if args.check else "rewritten"
     for path in stale:
         print(f"{verb}: {path}")
