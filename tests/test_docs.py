@@ -54,3 +54,14 @@ def test_make_docs_builds_strictly_with_every_module(tmp_path):
         assert (site / "api" / module / "index.html").exists(), module
     assert "HybridPartitionEnv" in (site / "api" / "envs.partition_env" / "index.html").read_text()
     assert (site / "results" / "index.html").exists()
+
+
+def test_the_readme_example_runs(capsys):
+    """The ten-line example of README.md, run as a reader would paste it."""
+    text = (ROOT / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.strip().splitlines()) <= 10
+    exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["all-digital", "threshold", "greedy"]
+    assert lines[0].split()[2] == "-12.00"  # all-digital loses no accuracy and pays full energy
