@@ -73,8 +73,12 @@ def verdict(margin: float, ci: float) -> str:
 
 
 def _ci(pair: Iterable[float], sign: bool = True) -> str:
+    """``+m ± ci``; with three decimals where two would hide which side of 0 the bound is on."""
     mean, ci = pair
-    return f"{mean:+.2f} ± {ci:.2f}" if sign else f"{mean:.2f} ± {ci:.2f}"
+    digits = 3 if abs(abs(mean) - ci) < 0.005 and ci > 0 else 2
+    return (
+        f"{mean:+.{digits}f} ± {ci:.{digits}f}" if sign else f"{mean:.{digits}f} ± {ci:.{digits}f}"
+    )
 
 
 def _margin(pair: Iterable[float]) -> str:
@@ -244,6 +248,57 @@ def _policy_quality(unseen: bool) -> list[str]:
     ]
     lines += _table(header, rows)
     return lines + _pq_sources(unseen)
+
+
+def _drift_scale(command: list[str]) -> float:
+    if "--drift-scale" in command:
+        return float(command[command.index("--drift-scale") + 1])
+    return 2.0  # benchmarks/policy_quality.py's default
+
+
+def _stronger_drift() -> list[str]:
+    lines = [
+        "The first training seed's agent of each file (the run named first in its command) and "
+        "the static placements under a stronger drift than training saw (training: 1x and 1.5x), "
+        "on the same held-out chips, scored on the evaluation images (validation split). "
+        "`ppo − it` is paired over chips (95% CI).",
+        "",
+    ]
+    header = [
+        "scenario",
+        "chips",
+        "drift",
+        "agent return",
+        "ppo − all-digital",
+        "ppo − all-analog",
+        "ppo − keep-first-last-digital",
+        "digital layers per step (1x -> stronger)",
+        "reprogrammings (1x -> stronger)",
+        "file",
+    ]
+    rows = []
+    for scenario, note, names in POLICY_QUALITY_SCENARIOS:
+        for name in names:
+            data = _load(RESULTS / "policy_quality" / name)
+            general = data["generalisation"]
+            nominal, stronger = general["nominal"], general["stronger"]
+            margins = stronger["margins"]
+            rows.append(
+                [
+                    f"`{scenario}`" + (f" ({note})" if note else ""),
+                    str(data["episodes"]),
+                    f"{_drift_scale(data['command']):g}x",
+                    _ci(stronger["returns"]["ppo"], sign=False),
+                    *(
+                        _margin(margins[p]) if p in margins else ""
+                        for p in ("all-digital", "all-analog", "keep-first-last-digital")
+                    ),
+                    f"{nominal['digital_layers']:.2f} -> {stronger['digital_layers']:.2f}",
+                    f"{nominal['reprogrammings']:.1f} -> {stronger['reprogrammings']:.1f}",
+                    f"`{name}`",
+                ]
+            )
+    return lines + _table(header, rows) + ["", "Files and commands: as in the headline tables."]
 
 
 # ------------------------------------------------------------------ policy quality (one file)
@@ -517,6 +572,7 @@ def _three_tasks_sweep() -> list[str]:
 TABLES: dict[str, Callable[[], list[str]]] = {
     "policy-quality-unseen": lambda: _policy_quality(unseen=True),
     "policy-quality-evaluation": lambda: _policy_quality(unseen=False),
+    "policy-quality-stronger-drift": _stronger_drift,
     "training-time": _training,
     "default-run": _default_run,
     "generalisation": _generalisation,
