@@ -78,3 +78,8 @@ def test_a_missing_results_file_is_a_one_line_error(tmp_path, capsys):
     (root / "README.md").write_text("<!-- results:default-run -->\n<!-- /results:default-run -->\n")
     assert main(["--root", str(root)]) == 2
     assert "summary.json is missing" in capsys.readouterr().err
+
+
+def test_the_training_figure_is_drawn_from_the_committed_file(tmp_path):
+    out = result_tables.training_energy_figure(tmp_path / "training-energy.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
