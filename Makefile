@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-slow evaluate lint clean-venv
+.PHONY: train test test-slow evaluate lint docs results figures clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ test: $(STAMP)  ## the default (fast) test suite
 
 test-slow: $(STAMP)  ## the slow tests only
 	$(PY) -m pytest -q -m slow $(ARGS)
+
+docs: $(STAMP)  ## the documentation site, offline, warnings as errors, into site/
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
+results: $(STAMP)  ## regenerate every results table in README.md and docs/ from docs/results/
+	$(PY) -m agents.result_tables
+
+figures: $(STAMP)  ## redraw the figures made from docs/results/ (bytes depend on matplotlib)
+	$(PY) -m agents.result_tables --figures
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
