@@ -15,9 +15,11 @@ whole observation vector. The observation is read by name through the environmen
 
 No weight depends on the number of layers (nor on the number of tasks), so a policy trained on
 one network loads into the agent of another (:func:`check_layer_transfer`,
-``train_agent.py --init-from RUN --policy-net layers``). The pooled context follows the
-set-encoder design of Deep Sets (Zaheer et al., NeurIPS 2017), and the shared per-element
-action head the one of Graph Convolutional Reinforcement Learning (Jiang et al., ICLR 2020).
+``train_agent.py --init-from RUN --policy-net layers``). The pooled context follows the set
+encoder of Deep Sets (Zaheer et al., NeurIPS 2017); one module shared by every part of a
+structure of any size, with the output of each part read from its own state, is the design
+of NerveNet (Wang et al., ICLR 2018) and of shared modular policies (Huang, Mordatch and
+Pathak, "One Policy to Control Them All", ICML 2020), there for robot limbs, here for layers.
 
 The observation statistics (VecNormalize) are pooled over the layers and over the tasks
 (:class:`PooledRunningMeanStd`): normalised per position, a static per-layer feature such as
