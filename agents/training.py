@@ -32,6 +32,7 @@ from stable_baselines3.common.vec_env import (
 )
 
 import envs
+from agents import layer_policy
 from agents.base import make_policy
 from agents.cli import check_output_dir, require, require_int, require_number
 from agents.comparison import heuristic_params
@@ -170,8 +171,9 @@ class TrainConfig:
     """continue the run in --out from its newest checkpoint"""
     init_from: Path | None = None
     """start from another run's policy and observation statistics instead of from scratch
-    (transfer, e.g. a digits run to the CIFAR-sized digits32 network: same layer count); the
-    steps count from 0, and --timesteps 0 saves the transferred agent untouched"""
+    (transfer, e.g. a digits run to the CIFAR-sized digits32 network: same layer count, or any
+    with --policy-net layers); the steps count from 0, and --timesteps 0 saves the transferred
+    agent untouched"""
     imitate: str | None = None
     """warm start: before PPO, fit the new agent to this rule's actions (and its value function
     to the rule's returns) on --imitate-episodes episodes of training chips (agents/imitation.py:
@@ -211,6 +213,9 @@ class TrainConfig:
     """PPO clipping"""
     net_arch: tuple[int, ...] = (64, 64)
     """hidden layers of the policy and value networks"""
+    policy_net: str = "mlp"
+    """mlp (one network over the whole observation) or layers (agents/layer_policy.py: one
+    network shared by every layer, for any layer count; --init-from takes it across networks)"""
     mask_reprogram: bool = True
     """train sb3-contrib's MaskablePPO with the environment's action_masks(): reprogramming a
     layer is offered only when it at least halves the layer's drift age at the end of the step
@@ -398,8 +403,11 @@ def learning_rate_schedule(config: TrainConfig) -> float | LinearSchedule:
 
 def new_agent(config: TrainConfig, venv: VecEnv, out: Path) -> BaseAlgorithm:
     """A fresh (Maskable)PPO agent with the configured hyperparameters."""
+    policy, policy_kwargs = layer_policy.policy_choice(
+        config.policy_net, config.mask_reprogram, venv, config.net_arch
+    )
     return algorithm(config.mask_reprogram)(
-        "MlpPolicy",
+        policy,
         venv,
         learning_rate=learning_rate_schedule(config),
         n_steps=config.n_steps,
@@ -409,7 +417,7 @@ def new_agent(config: TrainConfig, venv: VecEnv, out: Path) -> BaseAlgorithm:
         gae_lambda=config.gae_lambda,
         ent_coef=config.ent_coef,
         clip_range=config.clip_range,
-        policy_kwargs={"net_arch": list(config.net_arch)},
+        policy_kwargs=policy_kwargs,
         tensorboard_log=str(out / TENSORBOARD_DIR),
         seed=config.seed,
         device="cpu",
@@ -428,8 +436,7 @@ def transferred(run: Path, venv: VecEnv, gamma: float) -> tuple[VecNormalize, Ba
     source = algorithm(masked).load(model_path, device="cpu")
     normaliser = folder / NORMALIZER_FILE
     if normaliser.exists():
-        wrapped = VecNormalize.load(str(normaliser), venv)
-        wrapped.training, wrapped.norm_reward = True, True
+        wrapped = layer_policy.transferred_normaliser(normaliser, venv, source)
     else:
         wrapped = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=gamma)
     return wrapped, source
@@ -437,6 +444,8 @@ def transferred(run: Path, venv: VecEnv, gamma: float) -> tuple[VecNormalize, Ba
 
 def check_transfer(run: Path, source: BaseAlgorithm, venv: VecEnv) -> None:
     """A one-line ValueError unless ``source`` observes and acts like ``venv``."""
+    if layer_policy.is_layer_policy(source.policy):  # any layer count
+        return layer_policy.check_layer_transfer(run, source, venv)
     if (
         source.observation_space.shape != venv.observation_space.shape
         or source.action_space != venv.action_space
@@ -560,6 +569,7 @@ def check_options(config: TrainConfig) -> None:
             resolve_run(config.init_from)
         except RunFolderError as error:
             raise RunFolderError(f"--init-from: {error}") from None
+    layer_policy.check_policy_net(config.policy_net, config.init_from)
 
 
 def prepare(config: TrainConfig) -> tuple[TrainConfig, dict[str, Any], dict[str, Any]]:
@@ -661,7 +671,7 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
         if config.init_from is not None:
             normalised, source = transferred(config.init_from, venv, config.gamma)
         else:
-            normalised = VecNormalize(venv, norm_obs=True, norm_reward=True, gamma=config.gamma)
+            normalised = layer_policy.new_normaliser(config.policy_net, venv, config.gamma)
         venv = stacked(normalised, config.frame_stack)
         if source is not None:
             try:
