@@ -34,7 +34,6 @@ from stable_baselines3.common.vec_env import (
 import envs
 from agents.base import make_policy
 from agents.cli import check_output_dir, require, require_int, require_number
-from agents.comparison import heuristic_params
 from agents.imitation import IMITATION_KEY, check_rule, warm_start
 from agents.ppo import PPOPolicy, algorithm
 from agents.reporting import compare_policies, format_table
@@ -51,6 +50,7 @@ from agents.run_folder import (
     checkpoint_paths,
     default_run_dir,
     env_kwargs_from_config,
+    heuristic_params,
     is_masked,
     jsonable,
     newest_checkpoint,
