@@ -7,9 +7,9 @@ record = run_episode(env, policy, seed=0)
 
 from agents import heuristics as _heuristics  # noqa: F401  (registers the heuristics)
 from agents import ppo as _ppo  # noqa: F401  (registers "ppo")
-from agents import training_heuristics as _training  # noqa: F401  (HybridTraining-v0's baselines)
 from agents.base import Policy, make_policy, policy_names, register
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
+from agents.hybrid_training import heuristics as _training  # noqa: F401  (its baselines)
 from agents.ppo import PPOPolicy, load_agent
 from agents.run_folder import RunFolderError
 

@@ -25,6 +25,7 @@ from agents.base import Policy, make_policy, policy_names
 from agents.cli import check_output_dir, require_int
 from agents.evaluation import replay_episode, run_episode
 from agents.heuristics import STREAM_RULES
+from agents.hybrid_training.comparison import write_training_results
 from agents.plots import MAIN, plot_pareto, plot_placements, task_titles
 from agents.ppo import load_agent
 from agents.reporting import format_table
@@ -50,7 +51,6 @@ from agents.run_folder import (
     read_run_config,
     resolve_run,
 )
-from agents.training_comparison import write_training_results
 from envs.chips import ENV_CHIP_POOL, TEST_CHIP_OFFSET, episode_chips, held_out_pool
 from envs.options import check_env_options
 from envs.rewards import resolve_reward

@@ -34,6 +34,7 @@ from stable_baselines3.common.vec_env import (
 import envs
 from agents.base import make_policy
 from agents.cli import check_output_dir, require, require_int, require_number
+from agents.hybrid_training.reporting import compare_training_policies, format_training_table
 from agents.imitation import IMITATION_KEY, check_rule, warm_start
 from agents.ppo import PPOPolicy, algorithm
 from agents.reporting import compare_policies, format_table
@@ -65,11 +66,10 @@ from agents.shield import (
     ObservationRange,
     analog_envelope,
 )
-from agents.training_reporting import compare_training_policies, format_training_table
 from envs.chips import TEST_CHIP_OFFSET, TRAIN_CHIPS, VALIDATION_CHIP_OFFSET, VALIDATION_SEED_OFFSET
+from envs.hybrid_training.run import TRAINING_RUN_OPTIONS
 from envs.options import check_env_options
 from envs.rewards import resolve_reward
-from envs.training_run import TRAINING_RUN_OPTIONS
 from hybrid.data import require_dataset
 from hybrid.factory import import_factory
 

@@ -4,7 +4,7 @@
 needs that does not change during an episode (hardware, energy prices, data, the pretrained
 network, the evaluator); :class:`TrainingRun` then simulates one step of training as a pure
 function of the state before it, the placement and the draws: :meth:`TrainingRun.advance`. The
-environment (``envs.training_env``) keeps only the Gymnasium API.
+environment (``envs.hybrid_training.env``) keeps only the Gymnasium API.
 
 **A step** trains the network on ``batches_per_step`` mini-batches of ``batch_size`` images
 drawn without replacement from the fine-tuning images (5 x 100 by default: about half an epoch of
@@ -683,7 +683,7 @@ def build_training_run(
     cache_mb: float = 256.0,
 ) -> TrainingRun:
     """Resolve a training run from the environment's keyword arguments (see
-    :class:`~envs.training_env.HybridTrainingEnv`, Arguments)."""
+    :class:`~envs.hybrid_training.env.HybridTrainingEnv`, Arguments)."""
     resolved_scenario = get_scenario(scenario)
     hardware_config = (
         get_hardware(dict(hardware) if isinstance(hardware, Mapping) else hardware)

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.hybrid_training.reporting import format_training_table, summarise_training
 from agents.plots import MAIN, plot_pareto, plot_training_placements, task_titles
 from agents.results import Weighting, energy_floor, write_tables
-from agents.training_reporting import format_training_table, summarise_training
-from envs.training_rewards import TrainingRewardWeights
+from envs.hybrid_training.rewards import TrainingRewardWeights
 from hybrid.units import time_label
 
 
