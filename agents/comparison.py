@@ -23,9 +23,9 @@ from tqdm import tqdm
 import envs
 from agents.base import Policy, make_policy, policy_names
 from agents.cli import check_output_dir, require_int
+from agents.environments import SWEEP_KEYS, check_kwargs, describe, model_kwargs
 from agents.evaluation import replay_episode, run_episode
 from agents.heuristics import STREAM_RULES
-from agents.hybrid_training.comparison import write_training_results
 from agents.plots import MAIN, plot_pareto, plot_placements, task_titles
 from agents.ppo import load_agent
 from agents.reporting import format_table
@@ -52,15 +52,9 @@ from agents.run_folder import (
     resolve_run,
 )
 from envs.chips import ENV_CHIP_POOL, TEST_CHIP_OFFSET, episode_chips, held_out_pool
-from envs.options import check_env_options
-from envs.rewards import resolve_reward
-from hybrid.data import require_dataset
-from hybrid.factory import import_factory
 
 REWARD_TOLERANCE = 1e-9
 """Largest |recorded - replayed| reward that :func:`validate` accepts."""
-SWEEP_KEYS = ("energy", "task_loss", "reprogram")
-"""Reward weights a sweep can vary (the numeric ones of ``RewardWeights``)."""
 
 
 @dataclass
@@ -194,13 +188,10 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     for name in requested:
         if name not in known:
             raise ValueError(f"policy {name!r} does not act in {env_id}: choose from {known}")
-    weights_class = envs.REWARD_WEIGHTS[env_id]
-    if args.model_weights is not None:
-        if not args.model_weights.is_file():
-            raise ValueError(f"--model-weights {args.model_weights} does not exist")
-        kwargs["model_weights"] = str(args.model_weights.resolve())
-    if args.model_factory is not None:
-        import_factory(args.model_factory)  # a bad import path fails now, in one line
+    environment = describe(env_id)
+    model_options = model_kwargs(args.model_factory, args.model_weights)
+    if "model_weights" in model_options:
+        kwargs["model_weights"] = model_options["model_weights"]
     for key in ("dataset", "scenario", "model_factory"):
         value = getattr(args, key)
         if value is not None:
@@ -218,14 +209,8 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     kwargs["chip_offset"] = TEST_CHIP_OFFSET
     kwargs["chip_pool"] = held_out_pool(kwargs.get("chip_pool", ENV_CHIP_POOL), args.episodes)
     if args.reward_weights:
-        if env_id == envs.ENV_ID:
-            scenario_reward = envs.get_scenario(kwargs["scenario"]).reward
-            kwargs["reward"] = resolve_reward(args.reward_weights, scenario_reward)[1].to_dict()
-        else:
-            kwargs["reward"] = weights_class.parse(args.reward_weights).to_dict()
-    if env_id == envs.ENV_ID:  # HybridTraining-v0 checks its own when it is built
-        check_env_options(kwargs)
-    require_dataset(kwargs["dataset"], kwargs.get("data_dir"))
+        kwargs["reward"] = environment.reward(args.reward_weights, kwargs["scenario"])
+    check_kwargs(env_id, kwargs)
 
     heuristics = [name for name in requested or known if name != "ppo"]
     if not requested and envs.get_scenario(kwargs["scenario"]).workload is None:
@@ -239,20 +224,14 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     ]
 
     if args.sweep:
-        sweep_keys = SWEEP_KEYS + (("training",) if env_id == envs.TRAINING_ENV_ID else ())
-        key, values = parse_sweep(args.sweep, sweep_keys)
+        key, values = parse_sweep(args.sweep, environment.sweep_keys)
         sweep_models = [Path(p.strip()) for p in args.sweep_models.split(",") if p.strip()]
         if sweep_models and len(sweep_models) != len(values):
             raise ValueError(
                 f"--sweep-models lists {len(sweep_models)} runs for {len(values)} --sweep "
                 "values: give one run per value, in the same order"
             )
-        if env_id == envs.ENV_ID:
-            base = reward_weights(kwargs)
-        else:
-            base = (
-                weights_class.from_dict(kwargs["reward"]) if "reward" in kwargs else weights_class()
-            )
+        base = environment.weights(kwargs)
         for index, value in enumerate(values):
             weights = type(base).from_dict({**base.to_dict(), key: value})
             sweep_model = check_run(sweep_models[index]) if sweep_models else None
@@ -304,7 +283,7 @@ def evaluate(args: EvaluationConfig) -> Path:
     total = sum(len(w.policies) for w in weightings) * len(seeds)
     start = time.perf_counter()
     with tqdm(total=total, unit="episode", disable=not args.progress) as progress:
-        if args.workers > 0 and main.env_id != envs.ENV_ID:
+        if args.workers > 0 and not describe(main.env_id).ray_episodes:
             raise ValueError(
                 f"--workers runs {envs.ENV_ID} episodes only; drop it for {main.env_id}"
             )
@@ -314,8 +293,9 @@ def evaluate(args: EvaluationConfig) -> Path:
             environments = run_weightings(weightings, seeds, args.workers, args.address, progress)
         else:
             environments = [run_weighting(weighting, seeds, progress) for weighting in weightings]
-    if main.env_id == envs.TRAINING_ENV_ID:  # its own tables and figures (issue 16)
-        return write_training_results(args, weightings, environments, run_config, out, seeds, start)
+    write_results = describe(main.env_id).write_results
+    if write_results is not None:  # HybridTraining-v0: its own tables and figures
+        return write_results(args, weightings, environments, run_config, out, seeds, start)
     env = environments[0].unwrapped
     all_analog, cheapest = energy_floor(env)
     summary = [row for w in weightings for row in summary_rows(w, cheapest, seeds)]
