@@ -5,6 +5,11 @@ deployment).
 import gymnasium, envs
 env = gymnasium.make("HybridPartition-v0", scenario="no-compensation")
 env = gymnasium.make("HybridTraining-v0")
+
+Shared by both: actions, chips, the observation by name, rewards, scenarios, rendering and the
+keyword-argument checks. ``HybridPartition-v0`` is ``partition_env`` (built from ``deployment``);
+``HybridTraining-v0`` is the subpackage ``envs.hybrid_training``. This package imports only
+from :mod:`hybrid`, never from :mod:`agents` (docs/design.md).
 """
 
 from gymnasium.envs.registration import register, registry

@@ -1,4 +1,5 @@
-"""The packages' layering (docs/design.md): hybrid <- envs <- agents, and no import circle.
+"""The packages' layering (docs/design.md): hybrid <- envs <- agents, no import circle, and no
+module so long that it holds several concepts.
 
 Every import counts, at module level or inside a function (``import x`` and ``from x import
 y``, also under ``TYPE_CHECKING``): a function-level import that runs back up is a circle
@@ -99,6 +100,21 @@ def test_imports_run_down_the_layers():
         if target == forbidden or target.startswith(forbidden + ".")
     ]
     assert upward == []
+
+
+MAX_LINES = 700
+"""A package module longer than this holds more than one concept: split it where one ends."""
+LONG_FILES = {"envs/partition_env.py"}
+"""Known to be longer, to be split."""
+
+
+def test_no_package_module_is_too_long():
+    lengths = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert {p: n for p, n in lengths.items() if n > MAX_LINES and p not in LONG_FILES} == {}
 
 
 def test_the_graph_sees_function_level_imports():
