@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from gymnasium.utils.passive_env_checker import env_render_passive_checker
 
 import envs
 from agents.environments import ENVIRONMENTS, describe, read_env_config, reward_kwarg
@@ -40,3 +41,25 @@ def test_an_env_config_with_an_unknown_name_fails_in_one_line(tmp_path, env_id):
     assert "\n" not in str(error.value)
     path.write_text(json.dumps({"drift_scale": 2.0}))
     assert read_env_config(path, env_id) == {"drift_scale": 2.0}
+
+
+class _Renders:
+    """Just enough of an environment for Gymnasium's passive render check."""
+
+    def __init__(self, metadata: dict) -> None:
+        self.metadata = metadata
+        self.render_mode = "ansi"
+
+    def render(self) -> str:
+        return ""
+
+
+def test_a_checker_warning_about_an_environment_fails_the_test():
+    """pyproject's warning filters: the Gymnasium checker's warnings are errors, never hidden."""
+    with pytest.raises(UserWarning, match="render fps"):
+        env_render_passive_checker(_Renders({"render_modes": ["ansi"]}))
+
+
+@pytest.mark.parametrize("env_class", [envs.HybridPartitionEnv, envs.HybridTrainingEnv])
+def test_both_environments_pass_the_render_check(env_class):
+    env_render_passive_checker(_Renders(env_class.metadata))

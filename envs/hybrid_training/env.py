@@ -172,7 +172,7 @@ class HybridTrainingEnv(gym.Env):
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"]}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
 
     def __init__(
         self,
