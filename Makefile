@@ -32,7 +32,7 @@ results: $(STAMP)  ## regenerate every results table in README.md and docs/ from
 	$(PY) -m agents.result_tables
 
 figures: $(STAMP)  ## redraw the figures made from docs/results/ (bytes depend on matplotlib)
-	$(PY) -m agents.result_tables --figures
+	$(PY) -m agents.result_figures
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -11,54 +11,50 @@ environment is built; errors are one-line ``ValueError``/``RunFolderError``.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import itertools
-import json
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 import envs
 from agents.base import Policy, make_policy, policy_names
 from agents.cli import check_output_dir, require_int
-from agents.evaluation import EpisodeRecord, replay_episode, run_episode
+from agents.environments import SWEEP_KEYS, check_kwargs, describe, model_kwargs
+from agents.evaluation import replay_episode, run_episode
 from agents.heuristics import STREAM_RULES
 from agents.plots import MAIN, plot_pareto, plot_placements, task_titles
 from agents.ppo import load_agent
-from agents.reporting import format_table, summarise
+from agents.reporting import format_table
+from agents.results import (
+    STEPS_FILE,
+    SUMMARY_FILE,
+    Weighting,
+    energy_floor,
+    read_configurations,
+    read_steps,
+    reward_weights,
+    step_rows,
+    summary_rows,
+    weights_text,
+    write_tables,
+)
 from agents.run_folder import (
     env_id_from_config,
     env_kwargs_from_config,
+    heuristic_params,
     make_env_from_config,
     newest_run,
     read_run_config,
     resolve_run,
 )
 from envs.chips import ENV_CHIP_POOL, TEST_CHIP_OFFSET, episode_chips, held_out_pool
-from envs.options import check_env_options
-from envs.rewards import (
-    DEFAULT_REWARD_WEIGHTS,
-    RewardWeights,
-    StreamingRewardWeights,
-    resolve_reward,
-)
-from hybrid.data import require_dataset
-from hybrid.factory import import_factory
 
 REWARD_TOLERANCE = 1e-9
 """Largest |recorded - replayed| reward that :func:`validate` accepts."""
-SWEEP_KEYS = ("energy", "task_loss", "reprogram")
-"""Reward weights a sweep can vary (the numeric ones of ``RewardWeights``)."""
-SUMMARY_FILE, STEPS_FILE = "summary.json", "steps.csv"
-HEURISTICS_FILE = "heuristics.json"
-"""Tuned heuristic parameters a run folder may hold (``benchmarks/tune_heuristics.py --out``)."""
 
 
 @dataclass
@@ -115,22 +111,6 @@ class EvaluationConfig:
     """with --workers: the Ray cluster (auto, HOST:PORT); None: RAY_ADDRESS or a local Ray"""
 
 
-@dataclass
-class Weighting:
-    """One reward weighting to evaluate: the environment, the policies and the PPO run."""
-
-    label: str
-    env_kwargs: dict[str, Any]
-    policies: list[str]
-    model: Path | None = None
-    heuristic_params: dict[str, dict[str, Any]] = field(default_factory=dict)
-    sweep_key: str = ""
-    sweep_value: float | None = None
-    records: dict[str, list[EpisodeRecord]] = field(default_factory=dict)
-    env_id: str = envs.ENV_ID
-    shield: bool = True
-
-
 # -- planning: every check that can fail runs before any environment is built ------------------
 def parse_sweep(text: str, keys: Sequence[str] = SWEEP_KEYS) -> tuple[str, list[float]]:
     """``"energy=0.5,1,2"`` -> ``("energy", [0.5, 1.0, 2.0])``, or a one-line ValueError."""
@@ -146,27 +126,6 @@ def parse_sweep(text: str, keys: Sequence[str] = SWEEP_KEYS) -> tuple[str, list[
     if len(set(values)) != len(values):
         raise ValueError(f"--sweep {text!r}: list each value once")
     return key, values
-
-
-def weights_text(weights: RewardWeights) -> str:
-    """The ``--reward-weights`` string of ``weights`` (task weights and metric only if unusual)."""
-    text = f"energy={weights.energy:g},task_loss={weights.task_loss:g}"
-    text += f",reprogram={weights.reprogram:g}"
-    if weights.task_weights is not None:
-        text += ",task_weights=" + "/".join(f"{w:g}" for w in weights.task_weights)
-    if weights.task_metric != DEFAULT_REWARD_WEIGHTS.task_metric:
-        text += f",task_metric={weights.task_metric}"
-    if isinstance(weights, StreamingRewardWeights) and weights.service_floors:
-        text += f",service={weights.service:g},service_floors="
-        text += "/".join(f"{floor:g}" for floor in weights.service_floors)
-    return text
-
-
-def reward_weights(kwargs: Mapping[str, Any]) -> RewardWeights:
-    """The weights an environment made with ``kwargs`` uses: its ``reward`` laid over its
-    scenario's (``DEFAULT_REWARD_WEIGHTS`` for a custom callable)."""
-    default = envs.get_scenario(kwargs.get("scenario")).reward
-    return resolve_reward(kwargs.get("reward"), default)[1] or DEFAULT_REWARD_WEIGHTS
 
 
 def check_run(path: Path) -> Path:
@@ -229,13 +188,10 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     for name in requested:
         if name not in known:
             raise ValueError(f"policy {name!r} does not act in {env_id}: choose from {known}")
-    weights_class = envs.REWARD_WEIGHTS[env_id]
-    if args.model_weights is not None:
-        if not args.model_weights.is_file():
-            raise ValueError(f"--model-weights {args.model_weights} does not exist")
-        kwargs["model_weights"] = str(args.model_weights.resolve())
-    if args.model_factory is not None:
-        import_factory(args.model_factory)  # a bad import path fails now, in one line
+    environment = describe(env_id)
+    model_options = model_kwargs(args.model_factory, args.model_weights)
+    if "model_weights" in model_options:
+        kwargs["model_weights"] = model_options["model_weights"]
     for key in ("dataset", "scenario", "model_factory"):
         value = getattr(args, key)
         if value is not None:
@@ -253,14 +209,8 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     kwargs["chip_offset"] = TEST_CHIP_OFFSET
     kwargs["chip_pool"] = held_out_pool(kwargs.get("chip_pool", ENV_CHIP_POOL), args.episodes)
     if args.reward_weights:
-        if env_id == envs.ENV_ID:
-            scenario_reward = envs.get_scenario(kwargs["scenario"]).reward
-            kwargs["reward"] = resolve_reward(args.reward_weights, scenario_reward)[1].to_dict()
-        else:
-            kwargs["reward"] = weights_class.parse(args.reward_weights).to_dict()
-    if env_id == envs.ENV_ID:  # HybridTraining-v0 checks its own when it is built
-        check_env_options(kwargs)
-    require_dataset(kwargs["dataset"], kwargs.get("data_dir"))
+        kwargs["reward"] = environment.reward(args.reward_weights, kwargs["scenario"])
+    check_kwargs(env_id, kwargs)
 
     heuristics = [name for name in requested or known if name != "ppo"]
     if not requested and envs.get_scenario(kwargs["scenario"]).workload is None:
@@ -274,20 +224,14 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
     ]
 
     if args.sweep:
-        sweep_keys = SWEEP_KEYS + (("training",) if env_id == envs.TRAINING_ENV_ID else ())
-        key, values = parse_sweep(args.sweep, sweep_keys)
+        key, values = parse_sweep(args.sweep, environment.sweep_keys)
         sweep_models = [Path(p.strip()) for p in args.sweep_models.split(",") if p.strip()]
         if sweep_models and len(sweep_models) != len(values):
             raise ValueError(
                 f"--sweep-models lists {len(sweep_models)} runs for {len(values)} --sweep "
                 "values: give one run per value, in the same order"
             )
-        if env_id == envs.ENV_ID:
-            base = reward_weights(kwargs)
-        else:
-            base = (
-                weights_class.from_dict(kwargs["reward"]) if "reward" in kwargs else weights_class()
-            )
+        base = environment.weights(kwargs)
         for index, value in enumerate(values):
             weights = type(base).from_dict({**base.to_dict(), key: value})
             sweep_model = check_run(sweep_models[index]) if sweep_models else None
@@ -305,31 +249,6 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
                 )
             )
     return weightings, run_config
-
-
-def heuristic_params(path: Path | None, run: Path | None) -> dict[str, dict[str, Any]]:
-    """Parameters per heuristic from ``path`` (or the run's ``heuristics.json``), checked
-    against the registry, or {} for the defaults."""
-    if path is None and run is not None and (run / HEURISTICS_FILE).is_file():
-        path = run / HEURISTICS_FILE
-    if path is None:
-        return {}
-    try:
-        params = json.loads(Path(path).read_text())["params"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(
-            f"--heuristic-params {path} is not a file written by benchmarks/tune_heuristics.py "
-            "--out (JSON with a 'params' mapping)"
-        ) from None
-    for name, values in params.items():
-        if name not in policy_names() or name == "ppo" or not isinstance(values, dict):
-            raise ValueError(f"{path}: {name!r} is not a heuristic with parameters")
-        try:
-            make_policy(name, **values)
-        except TypeError:
-            raise ValueError(f"{path}: {name} does not take {', '.join(values)}") from None
-    print(f"heuristic parameters from {path}: {params}")
-    return params
 
 
 # -- running ---------------------------------------------------------------------------------------
@@ -352,87 +271,6 @@ def run_weighting(weighting: Weighting, seeds: Sequence[int], progress: tqdm) ->
     return env
 
 
-def energy_floor(env: Any) -> tuple[float, float]:
-    """Energy per inference relative to all-digital: (all-analog, cheapest placement)."""
-    unwrapped = env.unwrapped
-
-    def ratio(placement: Sequence[bool]) -> float:
-        return unwrapped.cost_ratios(np.asarray(placement, dtype=int))[0]
-
-    all_analog = ratio([True] * unwrapped.n_layers)
-    if unwrapped.n_layers > 12:  # 4096 placements is plenty; beyond, all-analog stands in
-        return all_analog, all_analog
-    cheapest = min(ratio(p) for p in itertools.product([False, True], repeat=unwrapped.n_layers))
-    return all_analog, cheapest
-
-
-def step_rows(weighting: Weighting, layer_names: Sequence[str]) -> list[dict[str, Any]]:
-    """One ``steps.csv`` row per policy, episode and step."""
-    rows = []
-    for name, records in weighting.records.items():
-        for episode, record in enumerate(records):
-            for step in record.steps:
-                row: dict[str, Any] = {
-                    "weighting": weighting.label,
-                    "policy": name,
-                    "episode": episode,
-                    "seed": record.seed,
-                    "chip": record.chip,
-                    "step": step["step"],
-                    "time_s": step["time_s"],
-                }
-                row.update(zip(layer_names, step["placement"], strict=True))
-                row["action"] = " ".join(str(int(a)) for a in step["action"])
-                for task, accuracy in enumerate(step["accuracies"]):
-                    row[f"task{task + 1}_acc"] = accuracy
-                for task, loss in enumerate(step["losses"]):
-                    row[f"task{task + 1}_loss"] = loss
-                row["energy_ratio"] = step["energy_ratio"]
-                row["energy_pj"] = step["energy_pj"]
-                row["reprogram_energy_pj"] = step["reprogram_energy_pj"]
-                row["n_reprogrammed"] = step["n_reprogrammed"]
-                row["reward"] = step["reward"]
-                rows.append(row)
-    return rows
-
-
-def summary_rows(weighting: Weighting, floor: float, seeds: Sequence[int]) -> list[dict[str, Any]]:
-    """One ``summary.csv`` row per policy: reporting.summarise plus the configuration."""
-    kwargs = weighting.env_kwargs
-    weights = reward_weights(kwargs)
-    rows = []
-    for name, records in weighting.records.items():
-        row = {
-            "weighting": weighting.label,
-            "sweep_key": weighting.sweep_key,
-            "sweep_value": "" if weighting.sweep_value is None else weighting.sweep_value,
-            **summarise(name, records),
-        }
-        # Share of the largest saving any placement could give (REFERENCE.md section 4).
-        row["saving_of_ceiling"] = (1.0 - row["energy_vs_digital"]) / (1.0 - floor)
-        row.update(
-            reward_weights=weights_text(weights),
-            scenario=kwargs["scenario"],
-            dataset=kwargs["dataset"],
-            model_factory=kwargs.get("model_factory", ""),
-            chip_offset=kwargs["chip_offset"],
-            seeds=" ".join(str(s) for s in seeds),
-            chips=" ".join(str(r.chip) for r in records),
-            model=str(weighting.model) if name == "ppo" else "",
-        )
-        rows.append(row)
-    return rows
-
-
-def write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Rows as CSV; the header is the union of the keys in first-seen order."""
-    header = list(dict.fromkeys(key for row in rows for key in row))
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 # -- the comparison ------------------------------------------------------------------------------
 def evaluate(args: EvaluationConfig) -> Path:
     """Run the comparison, write the results folder and return it."""
@@ -445,7 +283,7 @@ def evaluate(args: EvaluationConfig) -> Path:
     total = sum(len(w.policies) for w in weightings) * len(seeds)
     start = time.perf_counter()
     with tqdm(total=total, unit="episode", disable=not args.progress) as progress:
-        if args.workers > 0 and main.env_id != envs.ENV_ID:
+        if args.workers > 0 and not describe(main.env_id).ray_episodes:
             raise ValueError(
                 f"--workers runs {envs.ENV_ID} episodes only; drop it for {main.env_id}"
             )
@@ -455,45 +293,23 @@ def evaluate(args: EvaluationConfig) -> Path:
             environments = run_weightings(weightings, seeds, args.workers, args.address, progress)
         else:
             environments = [run_weighting(weighting, seeds, progress) for weighting in weightings]
-    if main.env_id == envs.TRAINING_ENV_ID:  # its own tables and figures (issue 16)
-        from agents.training_comparison import write_training_results
-
-        return write_training_results(args, weightings, environments, run_config, out, seeds, start)
+    write_results = describe(main.env_id).write_results
+    if write_results is not None:  # HybridTraining-v0: its own tables and figures
+        return write_results(args, weightings, environments, run_config, out, seeds, start)
     env = environments[0].unwrapped
     all_analog, cheapest = energy_floor(env)
     summary = [row for w in weightings for row in summary_rows(w, cheapest, seeds)]
     steps = [row for w in weightings for row in step_rows(w, env.layer_names)]
-    write_csv(out / "summary.csv", summary)
-    write_csv(out / STEPS_FILE, steps)
-    (out / SUMMARY_FILE).write_text(
-        json.dumps(
-            {
-                "created": datetime.now().isoformat(timespec="seconds"),
-                "args": json.loads(json.dumps(dataclasses.asdict(args), default=str)),
-                "seeds": seeds,
-                "chips": {str(r.seed): r.chip for r in next(iter(main.records.values()), [])},
-                "layers": list(env.layer_names),
-                "times_s": env.times_s.tolist(),
-                "all_analog_energy_ratio": all_analog,
-                "cheapest_energy_ratio": cheapest,
-                "configurations": {
-                    w.label: {
-                        "env_id": w.env_id,
-                        "env": w.env_kwargs,
-                        "env_resolved": e.unwrapped.config,
-                        "policies": w.policies,
-                        "model": None if w.model is None else str(w.model),
-                    }
-                    for w, e in zip(weightings, environments, strict=True)
-                },
-                "run_config": run_config,
-                "rows": summary,
-                "wall_s": round(time.perf_counter() - start, 1),
-            },
-            indent=2,
-            default=str,
-        )
-    )
+    records = next(iter(main.records.values()), [])
+    fields = {
+        "seeds": seeds,
+        "chips": {str(r.seed): r.chip for r in records},
+        "layers": list(env.layer_names),
+        "times_s": env.times_s.tolist(),
+        "all_analog_energy_ratio": all_analog,
+        "cheapest_energy_ratio": cheapest,
+    }
+    write_tables(out, args, weightings, environments, run_config, summary, steps, fields, start)
 
     titles = task_titles(environments[0])
     weights = reward_weights(main.env_kwargs)
@@ -513,7 +329,7 @@ def evaluate(args: EvaluationConfig) -> Path:
         subtitle,
     )
 
-    chips = [record.chip for record in next(iter(main.records.values()), [])]
+    chips = [record.chip for record in records]
     print(
         f"\n{subtitle}\nseeds {seeds[0]}..{seeds[-1]} on held-out chips "
         f"{' '.join(map(str, chips))}, the same for every policy:"
@@ -539,19 +355,8 @@ def evaluate(args: EvaluationConfig) -> Path:
 def validate(folder: Path, progress: bool = True) -> int:
     """Replay ``folder/steps.csv`` in fresh environments; 0 if every reward matches, else 1."""
     summary_path, steps_path = folder / SUMMARY_FILE, folder / STEPS_FILE
-    for path in (summary_path, steps_path):
-        if not path.exists():
-            raise ValueError(
-                f"{path} is missing: write it with `python evaluate.py --out {folder}`"
-            )
-    try:
-        configurations = json.loads(summary_path.read_text())["configurations"]
-    except (json.JSONDecodeError, KeyError):
-        raise ValueError(
-            f"{summary_path} is not an evaluate.py summary: re-run the evaluation"
-        ) from None
-    with steps_path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    configurations = read_configurations(folder)
+    rows = read_steps(folder)
     episodes: dict[tuple[str, str, str], list[dict[str, str]]] = {}
     for row in rows:
         episodes.setdefault((row["weighting"], row["policy"], row["episode"]), []).append(row)

@@ -26,7 +26,7 @@ from agents.base import Policy
 from agents.evaluation import EpisodeRecord, run_episode
 
 if TYPE_CHECKING:
-    from agents.comparison import Weighting
+    from agents.results import Weighting
 
 INSTALL_HINT = "pip install -e '.[ray]'"
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2

@@ -9,6 +9,8 @@ A run folder holds::
     vecnormalize.pkl     the observation statistics the agent was trained with
     checkpoints/         ppo_<tag>_<steps>_steps.zip and ppo_vecnormalize_<steps>_steps.pkl
     eval/, best/, tb/    validation logs, the best validated agent, tensorboard logs
+    heuristics.json      optional: tuned heuristic parameters (benchmarks/tune_heuristics.py
+                         --out), which evaluate.py then uses for the heuristics
 
 This module is the only one that knows those names. Errors are :class:`RunFolderError`, one
 line that says how to get a usable folder.
@@ -32,6 +34,8 @@ CHECKPOINT_PREFIX = "ppo"
 """Checkpoints are ``ppo_<steps>_steps.zip`` (SB3's CheckpointCallback) or
 ``ppo_<tag>_<steps>_steps.zip`` (an interrupted run)."""
 TENSORBOARD_DIR, EVAL_DIR, BEST_DIR = "tb", "eval", "best"
+HEURISTICS_FILE = "heuristics.json"
+"""Tuned heuristic parameters a run folder may hold (``benchmarks/tune_heuristics.py --out``)."""
 
 
 class RunFolderError(ValueError):
@@ -123,6 +127,33 @@ def env_id_from_config(config: dict[str, Any]) -> str:
 def make_env_from_config(config: dict[str, Any], **overrides: Any) -> gym.Env:
     """Rebuild the environment a run was trained in (``overrides`` replace keyword arguments)."""
     return gym.make(env_id_from_config(config), **{**env_kwargs_from_config(config), **overrides})
+
+
+def heuristic_params(path: Path | None, run: Path | None) -> dict[str, dict[str, Any]]:
+    """Parameters per heuristic from ``path`` (or the run's ``heuristics.json``), checked
+    against the registry, or {} for the defaults."""
+    from agents.base import make_policy, policy_names
+
+    if path is None and run is not None and (run / HEURISTICS_FILE).is_file():
+        path = run / HEURISTICS_FILE
+    if path is None:
+        return {}
+    try:
+        params = json.loads(Path(path).read_text())["params"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(
+            f"--heuristic-params {path} is not a file written by benchmarks/tune_heuristics.py "
+            "--out (JSON with a 'params' mapping)"
+        ) from None
+    for name, values in params.items():
+        if name not in policy_names() or name == "ppo" or not isinstance(values, dict):
+            raise ValueError(f"{path}: {name!r} is not a heuristic with parameters")
+        try:
+            make_policy(name, **values)
+        except TypeError:
+            raise ValueError(f"{path}: {name} does not take {', '.join(values)}") from None
+    print(f"heuristic parameters from {path}: {params}")
+    return params
 
 
 def checkpoint_paths(folder: Path, steps: int, tag: str = "") -> tuple[Path, Path]:

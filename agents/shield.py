@@ -16,8 +16,8 @@ exact substrate.
   value is unknown). ``PPOPolicy`` runs such layers digitally and shows its network the
   observation clamped to the recorded range (``shield=True``, the default when the run recorded
   its range; ``evaluate.py --no-shield`` turns it off).
-* :func:`analog_envelope` (end of training, or ``python -m agents.shield RUN`` for an older
-  run) plays the trained agent deterministically on training chips at each training drift and
+* :func:`analog_envelope` (end of training, or ``python -m agents.measure_envelope RUN`` for an
+  older run) plays the trained agent deterministically on training chips at each training drift and
   records, per layer, the largest measured noise and sensitivity at which it ran that layer
   analog. Deployed, the agent may run a layer analog only inside that envelope: it never
   extends analog use beyond conditions in which it was seen to do so (a layer it never ran
@@ -32,9 +32,7 @@ cost and effect are measured in README (Results, Generalisation).
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -183,39 +181,3 @@ def beyond_behaviour(
     for name in SHIELDED_FEATURES:
         beyond |= np.asarray(view[name], dtype=float) > envelope[name]
     return beyond
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m agents.shield RUN``: (re)measure a run's behaviour envelope into its
-    config.json (runs trained before it existed)."""
-    from agents.cli import run_main
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("run", type=Path, help="run folder")
-    args = parser.parse_args(argv)
-
-    def measure() -> None:
-        from agents.ppo import load_agent
-        from agents.run_folder import (
-            env_id_from_config,
-            env_kwargs_from_config,
-            read_run_config,
-            write_run_config,
-        )
-
-        config = read_run_config(args.run)
-        policy = load_agent(args.run)
-        policy.shield = False
-        scales = config["args"].get("train_drift_scales") or [1.0]
-        kwargs = env_kwargs_from_config(config)
-        config[ANALOG_ENVELOPE_KEY] = analog_envelope(
-            policy, kwargs, scales, env_id_from_config(config)
-        )
-        write_run_config(args.run, config)
-        print(f"{args.run}: {ANALOG_ENVELOPE_KEY} {config[ANALOG_ENVELOPE_KEY]}")
-
-    return run_main(measure)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -234,7 +234,8 @@ def train_trial(options: dict[str, Any]) -> Path:
 def compare_trial(run: Path, episodes: int, policies: str) -> list[dict[str, Any]]:
     """``evaluate.py --model RUN --episodes N --seed 0`` into ``RUN/comparison``; one row per
     policy: its summary and the paired difference ppo - it over the same episodes."""
-    from agents.comparison import STEPS_FILE, SUMMARY_FILE, EvaluationConfig, evaluate
+    from agents.comparison import EvaluationConfig, evaluate
+    from agents.results import STEPS_FILE, SUMMARY_FILE
 
     folder = run / COMPARISON_DIR
     evaluate(
@@ -346,7 +347,7 @@ def trial_dirname(trial: Any) -> str:
 def gather(out: Path, trials: Sequence[Trial]) -> tuple[Path, list[str]]:
     """``results.csv`` and ``results.json`` from the finished trials' ``trial.json``, printed;
     returns the table's path and the names of the trials not finished."""
-    from agents.comparison import write_csv
+    from agents.results import write_csv
 
     rows, missing = [], []
     for trial in trials:

@@ -58,7 +58,7 @@ from agents.evaluation import EpisodeRecord, replay_episode, run_episode
 from agents.heuristics import STREAM_RULES
 from agents.ppo import PPOPolicy
 from agents.reporting import beyond_ci, format_table, mean_ci95, paired_ci95, pool_seeds, summarise
-from agents.run_folder import make_env_from_config, read_run_config
+from agents.run_folder import HEURISTICS_FILE, make_env_from_config, read_run_config
 from agents.training import TrainConfig, train
 from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
 
@@ -66,9 +66,6 @@ SCRIPT = "benchmarks/policy_quality.py"
 """How the report's ``command`` names this script."""
 STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 """Placements that never change over the deployment."""
-HEURISTICS_FILE = "heuristics.json"
-"""The rules' tuned parameters a run folder may hold, ``{"params": {policy: {name: value}}}``
-(``benchmarks/tune_heuristics.py --out RUN/heuristics.json``)."""
 
 
 @dataclasses.dataclass(frozen=True)

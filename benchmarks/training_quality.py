@@ -37,10 +37,10 @@ import agents
 import envs
 from agents.cli import require_int, run_main
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
+from agents.hybrid_training.reporting import format_training_table, summarise_training
 from agents.ppo import PPOPolicy
 from agents.reporting import mean_ci95, paired_ci95, pool_seeds
 from agents.run_folder import make_env_from_config, read_run_config
-from agents.training_reporting import format_training_table, summarise_training
 from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
 
 RIVALS = ("threshold-training", "lionheart-training")

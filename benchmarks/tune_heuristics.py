@@ -37,10 +37,10 @@ import gymnasium as gym
 import agents
 import envs
 from agents.cli import run_main
+from agents.environments import model_kwargs, read_env_config, reward_kwarg
 from agents.evaluation import run_episode
 from agents.reporting import mean_ci95
 from agents.run_folder import env_kwargs_from_config, read_run_config
-from envs.rewards import resolve_reward
 
 SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
     "greedy": {"error_per_nat": (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)},
@@ -70,16 +70,13 @@ def environment_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.model is not None:
         kwargs = env_kwargs_from_config(read_run_config(args.model))
     if args.env_config is not None:
-        kwargs.update(json.loads(Path(args.env_config).read_text()))
-    for key in ("dataset", "scenario", "model_factory"):
+        kwargs.update(read_env_config(Path(args.env_config), envs.ENV_ID))
+    for key in ("dataset", "scenario"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
-    if args.model_weights is not None:
-        kwargs["model_weights"] = str(Path(args.model_weights).resolve())
+    kwargs.update(model_kwargs(args.model_factory, args.model_weights))
     if args.reward_weights:
-        # Laid over the scenario's own reward (a streaming scenario keeps its service levels).
-        scenario = envs.get_scenario(kwargs.get("scenario"))
-        kwargs["reward"] = resolve_reward(args.reward_weights, scenario.reward)[1].to_dict()
+        kwargs["reward"] = reward_kwarg(envs.ENV_ID, args.reward_weights, kwargs.get("scenario"))
     kwargs["chip_offset"] = args.chips
     return kwargs
 

@@ -5,18 +5,23 @@ deployment).
 import gymnasium, envs
 env = gymnasium.make("HybridPartition-v0", scenario="no-compensation")
 env = gymnasium.make("HybridTraining-v0")
+
+Shared by both: actions, chips, the observation by name, rewards, scenarios, rendering and the
+keyword-argument checks. ``HybridPartition-v0`` is ``partition_env`` (built from ``deployment``);
+``HybridTraining-v0`` is the subpackage ``envs.hybrid_training``. This package imports only
+from :mod:`hybrid`, never from :mod:`agents` (docs/design.md).
 """
 
 from gymnasium.envs.registration import register, registry
 
 from envs.actions import ACTION_NAMES, ANALOG, DIGITAL, REPROGRAM
 from envs.deployment import Deployment, build_deployment
+from envs.hybrid_training.env import TRAINING_ENV_ID, HybridTrainingEnv
+from envs.hybrid_training.rewards import TrainingMetrics, TrainingRewardWeights
 from envs.observation import ObservationLayout
 from envs.partition_env import HybridPartitionEnv
 from envs.rewards import DEFAULT_REWARD_WEIGHTS, RewardWeights, StepMetrics
 from envs.scenarios import DEFAULT_SCENARIO, SCENARIOS, Scenario, Timeline, get_scenario
-from envs.training_env import TRAINING_ENV_ID, HybridTrainingEnv
-from envs.training_rewards import TrainingMetrics, TrainingRewardWeights
 
 ENV_ID = "HybridPartition-v0"
 
@@ -25,7 +30,7 @@ if ENV_ID not in registry:
 
 # Partitioning during training (issue 16): one episode is one training run, then a deployment.
 if TRAINING_ENV_ID not in registry:
-    register(id=TRAINING_ENV_ID, entry_point="envs.training_env:HybridTrainingEnv")
+    register(id=TRAINING_ENV_ID, entry_point="envs.hybrid_training.env:HybridTrainingEnv")
 ENV_IDS: tuple[str, ...] = (ENV_ID, TRAINING_ENV_ID)
 """Every environment this package registers."""
 REWARD_WEIGHTS: dict[str, type] = {ENV_ID: RewardWeights, TRAINING_ENV_ID: TrainingRewardWeights}

@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from hybrid.simulator import LayerState
 
-if TYPE_CHECKING:
-    from envs.deployment import Deployment
+Deployment = Any
+"""An ``envs.deployment.Deployment`` (which builds its meters here, so not imported)."""
 
 MEASUREMENTS: tuple[str, ...] = ("auto", "full", "light")
 """The ways to measure noise and sensitivity (module docstring)."""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from agents import result_tables
+from agents import result_figures, result_tables
 from agents.result_tables import main, render, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,5 +81,5 @@ def test_a_missing_results_file_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_the_training_figure_is_drawn_from_the_committed_file(tmp_path):
-    out = result_tables.training_energy_figure(tmp_path / "training-energy.png")
+    out = result_figures.training_energy_figure(tmp_path / "training-energy.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

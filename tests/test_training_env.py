@@ -26,9 +26,9 @@ import agents
 import envs
 from agents.training import StopAfter, TrainConfig, prepare, train, training_env_kwargs
 from envs import TRAINING_ENV_ID, HybridTrainingEnv, TrainingMetrics, TrainingRewardWeights
+from envs.hybrid_training.observation import FEATURES
+from envs.hybrid_training.run import TrainingRun, build_training_run
 from envs.observation import describe
-from envs.training_observation import FEATURES
-from envs.training_run import TrainingRun, build_training_run
 from hybrid.energy import (
     EnergyTable,
     TrainingEnergyTable,

@@ -11,17 +11,22 @@ from gymnasium import spaces
 
 from envs.actions import ACTION_NAMES, ANALOG, DIGITAL, check_action
 from envs.chips import ENV_CHIP_POOL, check_chip
-from envs.observation import ObservationLayout
-from envs.rendering import placement_picture
-from envs.rewards import StepMetrics
-from envs.training_observation import training_layout
-from envs.training_rewards import (
+from envs.hybrid_training.observation import training_layout
+from envs.hybrid_training.rewards import (
     TrainingMetrics,
     TrainingRewardFunction,
     TrainingRewardWeights,
     resolve_training_reward,
 )
-from envs.training_run import TRAINING_RUN_OPTIONS, TrainingRun, TrainingState, build_training_run
+from envs.hybrid_training.run import (
+    TRAINING_RUN_OPTIONS,
+    TrainingRun,
+    TrainingState,
+    build_training_run,
+)
+from envs.observation import ObservationLayout
+from envs.rendering import placement_picture
+from envs.rewards import StepMetrics
 from hybrid.simulator import Evaluation
 
 TRAINING_ENV_ID = "HybridTraining-v0"
@@ -37,7 +42,7 @@ class HybridTrainingEnv(gym.Env):
     The paper's multi-task network (one shared trunk, a 10-class head and a binary head; by
     default the digital pretrained digits network) is fine-tuned for ``schedule.n_steps``
     steps of ``schedule.batches_per_step`` mini-batches each (5 of 100 images by default, about
-    half an epoch; ``envs.training_run``). At each step the
+    half an epoch; ``envs.hybrid_training.run``). At each step the
     policy places every layer for the coming step: digital (SGD on its digital weights, FP16
     energy prices) or analog (trained in the loop on its AIHWKit tile: the tile's forward noise,
     hardware-aware weight modifier and I/O quantisation, ``AnalogSGD``; mixed-precision
@@ -55,7 +60,7 @@ class HybridTrainingEnv(gym.Env):
 
     ## Observation Space
     ``Box(0, 10, (10 L + 3 T + 4,), float32)`` for ``L`` layers and ``T`` tasks (70 values for
-    the default network), defined once in ``envs.training_observation``: read it by name with
+    the default network), defined once in ``envs.hybrid_training.observation``: read it by name with
     ``env.observation_layout.view(observation)["noise"]``. Values are clipped to [0, 10];
     ``info`` carries the raw numbers. ``name[i]`` is layer ``i``'s value, ``name[k]`` task
     ``k``'s (both from 0):
@@ -89,7 +94,7 @@ class HybridTrainingEnv(gym.Env):
     all-digital network's.
 
     ## Rewards
-    By default (``envs.training_rewards``), summed over the episode::
+    By default (``envs.hybrid_training.rewards``), summed over the episode::
 
         return = -( w_training * E_training / E_training_all_digital
                   + sum over deployment ages a of
@@ -115,7 +120,7 @@ class HybridTrainingEnv(gym.Env):
 
     ## Arguments
     ``gymnasium.make("HybridTraining-v0", **kwargs)``, every argument optional. The training run
-    (``envs.training_run.build_training_run``, or a built one as ``run=``):
+    (``envs.hybrid_training.run.build_training_run``, or a built one as ``run=``):
 
     * ``dataset``: ``"digits"`` (embedded default), ``"digits32"`` or ``"cifar10"``.
     * ``scenario``: a name from ``envs.scenarios.SCENARIOS`` (its hardware; default
@@ -167,7 +172,7 @@ class HybridTrainingEnv(gym.Env):
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi", "rgb_array"]}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
 
     def __init__(
         self,

@@ -25,7 +25,7 @@ import numpy as np
 
 from agents.base import Policy, register
 from envs.actions import ANALOG, DIGITAL
-from envs.training_env import ROLLBACK, TRAINING_ENV_ID
+from envs.hybrid_training.env import ROLLBACK, TRAINING_ENV_ID
 
 __all__ = [
     "AllAnalogTrainingPolicy",

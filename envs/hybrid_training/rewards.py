@@ -32,7 +32,7 @@ from envs.rewards import DEFAULT_REWARD_WEIGHTS, RewardWeights, StepMetrics
 DEFAULT_TRAINING_WEIGHT = 1.0
 """Weight of the training energy ratio: training every layer digitally for the whole run costs
 as much reward as serving one deployment age all-digitally (the deployment has four ages by
-default, ``envs.training_run.DEPLOYMENT_AGES_S``)."""
+default, ``envs.hybrid_training.run.DEPLOYMENT_AGES_S``)."""
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,14 @@ accuracy over the deployment ages, and, per step, where each layer trained. ``ev
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agents.hybrid_training.reporting import format_training_table, summarise_training
 from agents.plots import MAIN, plot_pareto, plot_training_placements, task_titles
-from agents.training_reporting import format_training_table, summarise_training
-from envs.training_rewards import TrainingRewardWeights
+from agents.results import Weighting, energy_floor, write_tables
+from envs.hybrid_training.rewards import TrainingRewardWeights
 from hybrid.units import time_label
 
 
@@ -45,7 +42,7 @@ def _weights(kwargs: dict[str, Any]) -> TrainingRewardWeights:
     return TrainingRewardWeights.from_dict(reward) if reward else TrainingRewardWeights()
 
 
-def summary_rows(weighting: Any, seeds: Sequence[int]) -> list[dict[str, Any]]:
+def summary_rows(weighting: Weighting, seeds: Sequence[int]) -> list[dict[str, Any]]:
     """One ``summary.csv`` row per policy: ``summarise_training`` plus the configuration."""
     kwargs = weighting.env_kwargs
     rows = []
@@ -70,7 +67,7 @@ def summary_rows(weighting: Any, seeds: Sequence[int]) -> list[dict[str, Any]]:
     return rows
 
 
-def step_rows(weighting: Any, layer_names: Sequence[str]) -> list[dict[str, Any]]:
+def step_rows(weighting: Weighting, layer_names: Sequence[str]) -> list[dict[str, Any]]:
     """One ``steps.csv`` row per policy, episode and step: where each layer trained, the
     action, the losses and energies, the reward, and at the last step the deployed accuracies."""
     rows = []
@@ -110,7 +107,7 @@ def step_rows(weighting: Any, layer_names: Sequence[str]) -> list[dict[str, Any]
 
 def write_training_results(
     args: Any,
-    weightings: Sequence[Any],
+    weightings: Sequence[Weighting],
     environments: Sequence[Any],
     run_config: dict[str, Any],
     out: Path,
@@ -118,8 +115,6 @@ def write_training_results(
     start: float,
 ) -> Path:
     """Write the results folder of a HybridTraining-v0 comparison, print its table, return it."""
-    from agents.comparison import STEPS_FILE, SUMMARY_FILE, energy_floor, write_csv
-
     env = environments[0].unwrapped
     main = weightings[0]
     all_analog, cheapest = energy_floor(env)
@@ -127,39 +122,17 @@ def write_training_results(
     for row in summary:
         row["saving_of_ceiling"] = (1.0 - row["energy_vs_digital"]) / (1.0 - cheapest)
     steps = [row for w in weightings for row in step_rows(w, env.layer_names)]
-    write_csv(out / "summary.csv", summary)
-    write_csv(out / STEPS_FILE, steps)
     records = next(iter(main.records.values()), [])
-    (out / SUMMARY_FILE).write_text(
-        json.dumps(
-            {
-                "created": datetime.now().isoformat(timespec="seconds"),
-                "args": json.loads(json.dumps(dataclasses.asdict(args), default=str)),
-                "env_id": main.env_id,
-                "seeds": list(seeds),
-                "chips": {str(r.seed): r.chip for r in records},
-                "layers": list(env.layer_names),
-                "deployment_ages_s": list(env.run.deployment_ages_s),
-                "all_analog_energy_ratio": all_analog,
-                "cheapest_energy_ratio": cheapest,
-                "configurations": {
-                    w.label: {
-                        "env_id": w.env_id,
-                        "env": w.env_kwargs,
-                        "env_resolved": e.unwrapped.config,
-                        "policies": w.policies,
-                        "model": None if w.model is None else str(w.model),
-                    }
-                    for w, e in zip(weightings, environments, strict=True)
-                },
-                "run_config": run_config,
-                "rows": summary,
-                "wall_s": round(time.perf_counter() - start, 1),
-            },
-            indent=2,
-            default=str,
-        )
-    )
+    fields = {
+        "env_id": main.env_id,
+        "seeds": list(seeds),
+        "chips": {str(r.seed): r.chip for r in records},
+        "layers": list(env.layer_names),
+        "deployment_ages_s": list(env.run.deployment_ages_s),
+        "all_analog_energy_ratio": all_analog,
+        "cheapest_energy_ratio": cheapest,
+    }
+    write_tables(out, args, weightings, environments, run_config, summary, steps, fields, start)
     titles = task_titles(environments[0])
     subtitle = (
         f"{main.env_kwargs['dataset']}, scenario {main.env_kwargs['scenario']}, "
