@@ -43,6 +43,7 @@ from agents.results import (
     write_tables,
 )
 from agents.run_folder import (
+    check_rules_tuned,
     env_id_from_config,
     env_kwargs_from_config,
     heuristic_params,
@@ -50,6 +51,7 @@ from agents.run_folder import (
     newest_run,
     read_run_config,
     resolve_run,
+    tuned_on,
 )
 from envs.chips import ENV_CHIP_POOL, TEST_CHIP_OFFSET, episode_chips, held_out_pool
 
@@ -82,6 +84,8 @@ class EvaluationConfig:
     """digits, digits32 or cifar10; None: the run's, or digits when there is no run"""
     data_dir: str | None = None
     """folder holding CIFAR-10 (cifar-10-batches-py/); None: the run's, or the default folder"""
+    network: str | None = None
+    """built-in network: paper, resnet20 or resnet32; None: the run's, or the paper's network"""
     model_factory: str | None = None
     """your own model by import path 'package.module:function' (see train_agent.py); None: the
     run's, or the paper's network when there is no run"""
@@ -189,7 +193,10 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
         if name not in known:
             raise ValueError(f"policy {name!r} does not act in {env_id}: choose from {known}")
     environment = describe(env_id)
-    model_options = model_kwargs(args.model_factory, args.model_weights)
+    model_options = model_kwargs(args.model_factory, args.model_weights, args.network)
+    if args.network is not None:
+        kwargs.pop("network", None)
+        kwargs.update({k: v for k, v in model_options.items() if k == "network"})
     if "model_weights" in model_options:
         kwargs["model_weights"] = model_options["model_weights"]
     for key in ("dataset", "scenario", "model_factory"):
@@ -217,6 +224,9 @@ def plan(args: EvaluationConfig) -> tuple[list[Weighting], dict[str, Any]]:
         heuristics = [name for name in heuristics if name not in STREAM_RULES]
     policies = ["ppo"] if model is not None and "ppo" in (requested or ["ppo"]) else []
     params = heuristic_params(args.heuristic_params, model)
+    check_rules_tuned(
+        heuristics, params, kwargs, model, tuned_on(args.heuristic_params, model)
+    )
     weightings = [
         Weighting(
             MAIN, kwargs, policies + heuristics, model, params, env_id=env_id, shield=args.shield

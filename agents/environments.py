@@ -28,6 +28,7 @@ from envs.options import check_env_options
 from envs.rewards import RewardWeights, resolve_reward
 from hybrid.data import require_dataset
 from hybrid.factory import import_factory
+from hybrid.networks import PAPER_NETWORK, check_network
 
 DEFAULT_TIMESTEPS = 50_000
 """Chosen by measurement (README, Results): the validation return plateaus from about 20,000
@@ -172,11 +173,17 @@ def reward_kwarg(env_id: str, text: str, scenario: str | None) -> dict[str, Any]
 
 
 def model_kwargs(
-    model_factory: str | None = None, model_weights: Path | str | None = None
+    model_factory: str | None = None,
+    model_weights: Path | str | None = None,
+    network: str | None = None,
 ) -> dict[str, Any]:
-    """The ``model_factory`` and ``model_weights`` keyword arguments (only those given),
-    checked: a bad import path or a missing weights file fails now, in one line."""
+    """The ``model_factory``, ``model_weights`` and ``network`` keyword arguments (only those
+    given; the paper's network is the default and not written), checked: a bad import path, a
+    missing weights file or an unknown network fails now, in one line."""
     kwargs: dict[str, Any] = {}
+    if network is not None and network != PAPER_NETWORK:
+        check_network(network)
+        kwargs["network"] = network
     if model_weights is not None:
         if not Path(model_weights).is_file():
             raise ValueError(f"--model-weights {model_weights} does not exist")

@@ -156,6 +156,82 @@ def heuristic_params(path: Path | None, run: Path | None) -> dict[str, dict[str,
     return params
 
 
+TUNABLE_RULES: tuple[str, ...] = (
+    "threshold",
+    "greedy",
+    "saving-vs-noise",
+    "noise-refresh",
+    "scheduled-refresh",
+)
+"""Rules whose default parameters were tuned on the paper's network (``digits``): on any other
+network they are tuned first (``benchmarks/tune_heuristics.py``)."""
+
+NETWORK_KEYS = ("network", "model_factory")
+"""The environment options that name a network other than the paper's."""
+
+
+def network_label(kwargs: dict[str, Any]) -> str | None:
+    """The network an environment's keyword arguments deploy when it is not the paper's
+    default (``network=`` or ``model_factory=``), else None."""
+    if kwargs.get("model_factory"):
+        return str(kwargs["model_factory"])
+    network = kwargs.get("network", "paper")
+    return None if network == "paper" else str(network)
+
+
+def tune_command(kwargs: dict[str, Any], run: Path | None) -> str:
+    """The command that tunes the rules for the network of ``kwargs`` (or of ``run``)."""
+    if run is not None:
+        return f"python benchmarks/tune_heuristics.py --model {run} --out {run / HEURISTICS_FILE}"
+    options = " ".join(
+        f"--{key.replace('_', '-')} {kwargs[key]}"
+        for key in ("dataset", "scenario", *NETWORK_KEYS)
+        if kwargs.get(key)
+    )
+    return f"python benchmarks/tune_heuristics.py {options} --out heuristics.json"
+
+
+def check_rules_tuned(
+    rules: list[str],
+    params: dict[str, dict[str, Any]],
+    kwargs: dict[str, Any],
+    run: Path | None,
+    tuned_on: dict[str, Any] | None = None,
+) -> None:
+    """A one-line ValueError when a rule of :data:`TUNABLE_RULES` would run on a network other
+    than the paper's with parameters tuned for another one: the defaults (tuned on the paper's
+    network), or a file tuned on another network (``tuned_on``: its ``tuned_on.env``)."""
+    network = network_label(kwargs)
+    if tuned_on is not None and network_label(tuned_on) != network:
+        source = network_label(tuned_on) or "the paper network"
+        raise ValueError(
+            f"the heuristic parameters were tuned on {source}, not on "
+            f"{network or 'the paper network'}: tune them with {tune_command(kwargs, run)}"
+        )
+    untuned = [rule for rule in rules if rule in TUNABLE_RULES and rule not in params]
+    if network is None or not untuned:
+        return
+    raise ValueError(
+        f"{', '.join(untuned)}: default parameters were tuned on the paper's network, not "
+        f"{network}; tune them with {tune_command(kwargs, run)} and pass --heuristic-params "
+        "heuristics.json (or choose untuned rules with --policies)"
+    )
+
+
+def tuned_on(path: Path | None, run: Path | None) -> dict[str, Any] | None:
+    """The environment a heuristic-parameters file was tuned in (its ``tuned_on.env``), or None
+    when it does not say."""
+    if path is None and run is not None and (run / HEURISTICS_FILE).is_file():
+        path = run / HEURISTICS_FILE
+    if path is None:
+        return None
+    try:
+        env = json.loads(Path(path).read_text()).get("tuned_on", {}).get("env")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return dict(env) if isinstance(env, dict) else None
+
+
 def checkpoint_paths(folder: Path, steps: int, tag: str = "") -> tuple[Path, Path]:
     """``(model, normaliser)`` file names of a checkpoint taken after ``steps`` steps."""
     directory = folder / CHECKPOINT_DIR

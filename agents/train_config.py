@@ -58,6 +58,9 @@ class TrainConfig:
     HybridTraining-v0 (where each layer trains, then the deployment)"""
     dataset: str = "digits"
     """digits (embedded, offline), digits32 (CIFAR-sized net on upsampled digits) or cifar10"""
+    network: str = "paper"
+    """built-in network: paper (the paper's CNN), resnet20 or resnet32 (the CIFAR ResNets of He
+    et al. 2016, one head per task; use --dataset digits32 or cifar10)"""
     model_factory: str | None = None
     """your own model by import path, 'package.module:function': the function returns the torch
     model, or (model, data) with its tasks, whose data then replaces --dataset (hybrid.factory;
@@ -186,6 +189,8 @@ class TrainConfig:
         if self.out is not None:
             return self.out
         name = self.model_factory.replace(":", ".") if self.model_factory else self.dataset
+        if self.network != "paper" and not self.model_factory:
+            name = f"{self.dataset}-{self.network}"
         folder = default_run_dir(name, self.scenario, self.seed)
         return folder.with_name(describe(self.env).run_prefix + folder.name)
 
@@ -224,7 +229,7 @@ def env_kwargs(config: TrainConfig) -> dict[str, Any]:
                     f"--{name} {kwargs[name]} instead (the command line owns it)"
                 )
     kwargs.update(command_line)
-    kwargs.update(model_kwargs(config.model_factory, config.model_weights))
+    kwargs.update(model_kwargs(config.model_factory, config.model_weights, config.network))
     kwargs.setdefault("chip_pool", TRAIN_CHIPS)
     pool = kwargs["chip_pool"]
     if isinstance(pool, int) and not 1 <= pool <= VALIDATION_CHIP_OFFSET:

@@ -45,15 +45,18 @@ from agents.run_folder import (
     MODEL_FILE,
     NORMALIZER_FILE,
     TENSORBOARD_DIR,
+    TUNABLE_RULES,
     RunFolderError,
     checkpoint_paths,
     env_kwargs_from_config,
     heuristic_params,
     is_masked,
     jsonable,
+    network_label,
     newest_checkpoint,
     read_run_config,
     resolve_run,
+    tune_command,
     write_run_config,
 )
 from agents.shield import (
@@ -461,9 +464,20 @@ def final_comparison(
     LionHeart-style training) on held-out chips, printed as a table."""
     env = gym.make(env_id, **{**kwargs, "chip_offset": TEST_CHIP_OFFSET})
     environment = describe(env_id)
+    params = heuristic_params(None, out)
+    baselines = [
+        name
+        for name in environment.final_baselines
+        if network_label(kwargs) is None or name not in TUNABLE_RULES or name in params
+    ]
+    for name in sorted(set(environment.final_baselines) - set(baselines)):
+        print(
+            f"note: {name} left out of the comparison: its default parameters were tuned on the "
+            f"paper's network; tune them with {tune_command(kwargs, out)}, then run evaluate.py"
+        )
     policies = {
         "ppo": PPOPolicy(path=out),
-        **{name: make_policy(name) for name in environment.final_baselines},
+        **{name: make_policy(name, **params.get(name, {})) for name in baselines},
     }
     seeds = list(range(seed, seed + episodes))
     rows = environment.compare(env, policies, seeds)

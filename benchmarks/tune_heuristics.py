@@ -74,7 +74,7 @@ def environment_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("dataset", "scenario"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
-    kwargs.update(model_kwargs(args.model_factory, args.model_weights))
+    kwargs.update(model_kwargs(args.model_factory, args.model_weights, args.network))
     if args.reward_weights:
         kwargs["reward"] = reward_kwarg(envs.ENV_ID, args.reward_weights, kwargs.get("scenario"))
     kwargs["chip_offset"] = args.chips
@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="tune for this run's model")
     parser.add_argument("--scenario", default=None, help=f"default {envs.DEFAULT_SCENARIO}")
     parser.add_argument("--dataset", default=None, help="default digits")
+    parser.add_argument("--network", default=None, help="paper, resnet20 or resnet32")
     parser.add_argument("--model-factory", default=None, help="package.module:function")
     parser.add_argument("--model-weights", default=None, help="weights file for the model")
     parser.add_argument("--reward-weights", default="", help="e.g. energy=2,task_loss=50")
