@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from agents import speed_tables
 from envs.chips import TEST_CHIP_OFFSET
 
 RESULTS = Path("docs/results")
@@ -578,6 +579,8 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "generalisation": _generalisation,
     "three-tasks": _three_tasks,
     "three-tasks-sweep": _three_tasks_sweep,
+    "depth-throughput": lambda: speed_tables.depth_throughput(RESULTS),
+    "depth-reference": lambda: speed_tables.depth_reference(RESULTS),
 }
 """The named tables; ``run:FILE`` adds one per policy-quality file."""
 

@@ -43,8 +43,9 @@ from agents.reporting import mean_ci95
 from agents.run_folder import env_kwargs_from_config, read_run_config
 
 SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
-    "greedy": {"error_per_nat": (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)},
-    "saving-vs-noise": {"error_per_noise": (0.0025, 0.005, 0.01, 0.02)},
+    # The last value of each makes the rule all-digital in effect: tuning can always choose it.
+    "greedy": {"error_per_nat": (0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 100.0)},
+    "saving-vs-noise": {"error_per_noise": (0.0025, 0.005, 0.01, 0.02, 100.0)},
     "threshold": {"threshold": (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)},
     # Measured noise of fc1/fc2/conv2 on the streaming chips: about 0.4 two hours after
     # programming, 0.55 after 12 h, 0.7 after 3 days; 10 never triggers.

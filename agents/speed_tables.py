@@ -1,0 +1,90 @@
+"""The speed tables of the documentation, from ``docs/results/depth_throughput.json`` and
+``docs/results/depth_reference.json`` (``benchmarks/depth_throughput.py``,
+``benchmarks/depth_reference.py``); :mod:`agents.result_tables` renders them with the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path("docs/results")
+
+
+def _load(root: Path, name: str) -> dict:
+    path = root / name
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing: restore it from git or drop its table") from None
+
+
+def depth_throughput(root: Path = RESULTS) -> list[str]:
+    """Step cost against depth: every ratio is to one digital pass measured in the same run."""
+    data = _load(root, "depth_throughput.json")
+    lines = [
+        f"`docs/results/depth_throughput.json`, from `python benchmarks/depth_throughput.py "
+        f"{' '.join(data['command'])}` (one torch thread; each ratio is to one digital forward "
+        "pass of the same network over its evaluation images, measured in the same run):",
+        "",
+        "| network | layers | measurement | digital pass | AIHWKit's all-analog pass | median "
+        "cold step | warm step | all-digital episode (first / later) | peak memory |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in data["results"]:
+        d = r["digital_pass_s"]
+        lines.append(
+            f"| {r['network']} | {r['layers']} | {r['measurement']} | {d * 1e3:.0f} ms | "
+            f"{r['aihwkit_all_analog_pass_s'] / d:.1f}x | {r['cold_step_median_s'] / d:.1f}x "
+            f"({r['cold_step_median_s']:.2f} s) | {r['warm_step_median_s'] / d:.3f}x | "
+            f"{r['first_all_digital_episode_s']:.1f} s / {r['all_digital_episode_s']:.1f} s | "
+            f"{r['peak_rss_mb']:.0f} MB |"
+        )
+    lines += [
+        "",
+        "Peak memory is the benchmark process's, AIHWKit's own whole-model forward included. Per "
+        "layer (analog forward / digital forward of the same layer on its own input), AIHWKit "
+        "against this project:",
+        "",
+        "| network | layers | AIHWKit, median | this project, median | this project, worst |",
+        "|---|---|---|---|---|",
+    ]
+    for r in data["results"]:
+        aihwkit = sorted(row["aihwkit_s"] / row["digital_s"] for row in r["per_layer"])
+        ours = sorted(row["fast_s"] / row["digital_s"] for row in r["per_layer"])
+        lines.append(
+            f"| {r['network']} | {len(ours)} | {aihwkit[len(aihwkit) // 2]:.1f}x | "
+            f"{ours[len(ours) // 2]:.1f}x | {ours[-1]:.1f}x |"
+        )
+    return lines
+
+
+def depth_reference(root: Path = RESULTS) -> list[str]:
+    """The privileged reference at depth against the exhaustive oracle."""
+    data = _load(root, "depth_reference.json")
+    six, deep = data["six_layers"], data["resnet20"]
+    gap, ci = data["greedy_preview_minus_oracle"]
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values)
+
+    lines = [
+        f"`docs/results/depth_reference.json`, from `python benchmarks/depth_reference.py "
+        f"{' '.join(data['command'])}`; scenario `{data['scenario']}`, returns on the evaluation "
+        "images (those both references score actions on), held-out chips:",
+        "",
+        "| network | policy | chips | mean return | seconds per episode |",
+        "|---|---|---|---|---|",
+    ]
+    for label, block in (("paper (6 layers)", six), ("resnet20 (23 layers)", deep)):
+        chips = block["chips"]
+        for name in (k for k in block if k != "chips"):
+            lines.append(
+                f"| {label} | {name} | {chips[0]}-{chips[-1]} | {mean(block[name]['returns']):.2f}"
+                f" | {mean(block[name]['seconds']):.1f} |"
+            )
+    lines += [
+        "",
+        f"greedy-preview − oracle on the six-layer network, paired over {len(six['chips'])} "
+        f"chips: {gap:+.2f} ± {ci:.2f} (95 % CI).",
+    ]
+    return lines
