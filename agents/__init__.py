@@ -7,6 +7,7 @@ record = run_episode(env, policy, seed=0)
 
 from agents import heuristics as _heuristics  # noqa: F401  (registers the heuristics)
 from agents import ppo as _ppo  # noqa: F401  (registers "ppo")
+from agents import schedule as _schedule  # noqa: F401  (registers "schedule", the clock rule)
 from agents import training_heuristics as _training  # noqa: F401  (HybridTraining-v0's baselines)
 from agents.base import Policy, make_policy, policy_names, register
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
