@@ -646,7 +646,8 @@ class HybridPartitionEnv(gym.Env):
         count = self._programming_count if programming_count is None else programming_count
         step = programmed_step[index]
         programmed_at = 0.0 if step < 0 else float(self._times[step])
-        chip = programming_chip(self._chip, count[index], self.chip_offset, self.chip_pool)
+        varied = self.deployment.scenario.chip_variation is not None
+        chip = programming_chip(self._chip, count[index], self.chip_offset, self.chip_pool, varied)
         return (chip, time_s - programmed_at)
 
     def _transition(self, requested: np.ndarray) -> Transition:
