@@ -3,6 +3,8 @@ tiles only, and changes what the chip does."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import torch
 import envs
 from envs import HybridPartitionEnv
 from envs.chips import programming_chip
+from hybrid.pretrain import CACHE_DIR_ENV
 from hybrid.variation import (
     ChipVariation,
     StuckDevicesPCMNoiseModel,
@@ -86,3 +89,24 @@ def test_chips_with_their_own_variation_behave_differently_and_reproducibly(vari
     assert tile.rpu_config.noise_model.prog_noise_scale == pytest.approx(
         hardware.prog_noise_scale * draw.prog_noise
     )
+
+
+def test_chip_placements_figure_shows_two_chips_and_the_schedule(
+    tmp_path, cache_dir, capsys, monkeypatch
+):
+    monkeypatch.setenv(CACHE_DIR_ENV, str(cache_dir))
+    params = tmp_path / "heuristics.json"
+    params.write_text(json.dumps({"params": {"schedule": {"analog_steps": {"fc1": 5}}}}))
+    out = tmp_path / "chips.png"
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "chip_placements.py"
+    spec = importlib.util.spec_from_file_location("chip_placements", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    main = module.main
+    argv = ["--policy", "saving-vs-noise", "--candidates", "3", "--heuristic-params", str(params)]
+    assert main([*argv, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert out.stat().st_size > 0
+    # The mildest and the harshest of the three candidates, chosen from their draws alone.
+    assert printed.count("saving-vs-noise on chip 10") == 2
+    assert "schedule on chip 10" in printed
