@@ -18,6 +18,9 @@ choice for the default digits network; for another model or reward, run it on th
 is read without asking). For each policy and value it prints the mean episode return over reset
 seeds ``0..seeds-1`` with its 95% CI, the mean energy per inference relative to all-digital, and
 the wall time; the best setting of each policy (every combination of its grid) is marked.
+The clock rule ``schedule`` has one integer per layer (and per layer a reprogramming period on
+a linear timeline), too many for a grid: it is tuned by coordinate descent on the same episodes
+(``agents.schedule.tune_schedule``, starting from all digital), which prints each round.
 ``benchmarks/policy_quality.py`` runs the rules with a run's ``heuristics.json`` too, so the
 rules get a tuning budget of their own scenario, as the agent does.
 """
