@@ -219,7 +219,8 @@ def tune_schedule(
             elif periods[layer]:
                 periods[layer] = 0
         if log is not None:
-            log(f"  round {round_index + 1}: {steps} return {score():.3f}")
+            refresh = f" reprogram every {periods}" if reprogram else ""
+            log(f"  round {round_index + 1}: {steps}{refresh} return {score():.3f}")
         if (steps, periods) == before:
             break
     setting: dict[str, Any] = {"analog_steps": dict(steps)}
