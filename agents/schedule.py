@@ -163,18 +163,20 @@ def tune_schedule(
     reprogram: bool | None = None,
     max_rounds: int = 3,
     log: Callable[[str], None] | None = None,
+    start: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The best schedule by coordinate descent on ``evaluate`` (a setting's mean return on the
     training chips).
 
-    Starting from all digital (every ``analog_steps`` 0, so the result is never worse than
-    all-digital on those chips), each layer in turn, in order of the energy it saves when
-    analog, gets the step count (``schedule_candidates``) that maximises ``evaluate`` with the
-    others held; rounds repeat until none changes or ``max_rounds`` is reached. With
-    ``reprogram`` (None: where the action space has the reprogram action and the timeline is
-    linear, so a period means a fixed interval) each analog layer's reprogramming period
-    (``REPROGRAM_PERIODS``) is descended the same way after its step count. A change is kept only
-    if it improves the mean return by more than 1e-9 (ties keep the earlier value).
+    Starting from ``start`` (a setting; None: all digital, every ``analog_steps`` 0, so the
+    result is never worse than all-digital on those episodes), each layer in turn, in order of
+    the energy it saves when analog, gets the step count (``schedule_candidates``) that
+    maximises ``evaluate`` with the others held; rounds repeat until none changes or
+    ``max_rounds`` is reached. With ``reprogram`` (None: where the action space has the
+    reprogram action and the timeline is linear, so a period means a fixed interval) each
+    analog layer's reprogramming period (``REPROGRAM_PERIODS``) is descended the same way after
+    its step count. A change is kept only if it improves the mean return by more than 1e-9
+    (ties keep the earlier value).
 
     Returns:
         the best setting (``make_policy("schedule", env, **setting)``) and one row per
@@ -189,6 +191,9 @@ def tune_schedule(
     order = [names[i] for i in np.argsort(-(costs[:, 0] - costs[:, 1]), kind="stable")]
     steps = dict.fromkeys(names, 0)
     periods = dict.fromkeys(names, 0)
+    if start is not None:
+        steps.update(start.get("analog_steps", {}))
+        periods.update(start.get("reprogram_every", {}) or {})
     rows: list[dict[str, Any]] = []
     cache: dict[tuple, float] = {}
 

@@ -14,8 +14,10 @@ With ``--schedule-gap`` it asks instead how much a chip's own behaviour is worth
 ``schedule`` is tuned on the training chips (``agents.schedule.tune_schedule``: reset seeds
 ``0..seeds-1`` of chips 0-15, as ``benchmarks/tune_heuristics.py`` tunes it), then run on
 ``--held-out`` test chips (``1000..``) next to the best per-chip choices: the schedule tuned on
-that chip alone (the best clock rule for that chip, measured on the episode it is scored on: a
-ceiling no deployable rule reaches) and the myopic ``oracle`` (previews every action: a
+that chip alone, by the same descent started from the training chips' schedule (the best
+clock rule for that chip, measured on the episode it is scored on: a ceiling no deployable rule
+reaches; in a scenario whose chips share their statistics it measures what fitting one chip's
+noise draws is worth, the baseline of the gap) and the myopic ``oracle`` (previews every action: a
 reference), and the deployable rules that measure the chip (``saving-vs-noise``, ``greedy``,
 default parameters). Per scenario it prints each chip's variation and returns, and the paired
 mean gaps with their 95% CI over the held-out chips. In a scenario whose chips differ, the gap
@@ -132,7 +134,7 @@ def schedule_gap(
     rows = []
     for chip in first_chips(TEST_CHIP_OFFSET, held_out):
         start = time.perf_counter()
-        own, _ = tune_schedule(env, lambda s, c=chip: schedule_return(env, s, [0], c))
+        own, _ = tune_schedule(env, lambda s, c=chip: schedule_return(env, s, [0], c), start=fixed)
         row: dict[str, Any] = {
             "chip": chip,
             "per_chip_schedule": own,
