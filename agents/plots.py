@@ -426,7 +426,7 @@ def plot_chip_placements(
     per chip, keyed by a label naming the chip and its variation), against the clock rule's one
     placement (``schedule``: the same on every chip; shown with its accuracy on the first)."""
     records: dict[str, Sequence[EpisodeRecord]] = {
-        f"{policy}, {label}": [record] for label, record in per_chip.items()
+        f"{policy}\n{label}": [record] for label, record in per_chip.items()
     }
-    records[f"schedule (every chip), {next(iter(per_chip))}"] = [schedule]
+    records[f"schedule (the same on every chip)\nchip {schedule.chip}"] = [schedule]
     plot_placements(path, records, layer_names, times_s, titles, digital_accuracies, subtitle)

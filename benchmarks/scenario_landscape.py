@@ -109,11 +109,11 @@ def schedule_return(env: Any, setting: dict[str, Any], seeds: Sequence[int], chi
 
 
 def schedule_gap(
-    scenario: str, dataset: str, seeds: int, held_out: int, oracle: bool
+    scenario: str, dataset: str, seeds: int, held_out: int, oracle: bool, cache_mb: int = 512
 ) -> dict[str, Any]:
     """How far the schedule tuned on training chips falls behind the best per-chip choices on
     ``held_out`` test chips (printed, and returned JSON-friendly)."""
-    train = gym.make(envs.ENV_ID, scenario=scenario, dataset=dataset, cache_mb=2048)
+    train = gym.make(envs.ENV_ID, scenario=scenario, dataset=dataset, cache_mb=cache_mb)
     start = time.perf_counter()
     fixed, _ = tune_schedule(train, lambda s: schedule_return(train, s, range(seeds), None))
     tune_s = time.perf_counter() - start
@@ -122,7 +122,7 @@ def schedule_gap(
         envs.ENV_ID,
         scenario=scenario,
         dataset=dataset,
-        cache_mb=2048,
+        cache_mb=cache_mb,
         chip_offset=TEST_CHIP_OFFSET,
         chip_pool=held_out,
     ).unwrapped
@@ -191,6 +191,9 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=8, help="test chips (schedule gap)")
     parser.add_argument("--no-oracle", action="store_true", help="skip the oracle (schedule gap)")
     parser.add_argument("--out", type=Path, default=None, help="write the schedule gap (JSON)")
+    parser.add_argument(
+        "--cache-mb", type=int, default=512, help="evaluation caches per environment (MiB)"
+    )
     args = parser.parse_args()
     if not args.schedule_gap:
         for scenario in args.scenarios.split(","):
@@ -199,7 +202,9 @@ def main() -> None:
     if args.held_out < 2:
         raise ValueError("--held-out must be >= 2: the gaps are paired over held-out chips")
     results = [
-        schedule_gap(scenario, args.dataset, args.seeds, args.held_out, not args.no_oracle)
+        schedule_gap(
+            scenario, args.dataset, args.seeds, args.held_out, not args.no_oracle, args.cache_mb
+        )
         for scenario in args.scenarios.split(",")
     ]
     if args.out is not None:
