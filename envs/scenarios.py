@@ -190,8 +190,9 @@ WEAK_TILE_CHIPS = ChipVariation(
 )
 """Every chip has one weak layer, drawn uniformly among the layers: its tiles' drift exponent is
 3x the chip's (a region of the die that runs hot or whose devices have a larger amorphous
-volume, Le Gallo et al., IEEE TED 2018), so that layer degrades within hours while the rest of
-the chip holds for days; a milder chip-to-chip spread (sigma 0.2) on top."""
+volume: drift depends on both, Le Gallo et al., Advanced Electronic Materials 2018), so that
+layer degrades long before the rest of the chip; a milder chip-to-chip spread (sigma 0.2) on
+top. A stress setting, as for ``VARIED_CHIPS``."""
 
 SCENARIOS: dict[str, Scenario] = {
     "paper": Scenario(

@@ -21,8 +21,8 @@ Sources: the drift exponent nu of PCM devices is about 0.05 with a device-to-dev
 et al., "Phase-change memory models for deep learning training and inference", ICECS 2019, and
 Joshi et al., "Accurate deep neural network inference using computational phase-change memory",
 Nature Communications 2020); it depends on the device's amorphous volume and on temperature
-(Le Gallo et al., "Collective structural relaxation in phase-change memories", IEEE Transactions
-on Electron Devices 2018), which differ between dies. Programming precision depends on the
+(Le Gallo et al., "Collective structural relaxation in phase-change memory devices", Advanced
+Electronic Materials 2018), which differ between dies. Programming precision depends on the
 iterative programming loop and the devices it meets (Nandakumar et al., "Precision of synaptic
 weights programmed in phase-change memory devices for deep learning inference", IEDM 2020).
 The chip-to-chip spreads used by the named scenarios are stress settings chosen so that chips
