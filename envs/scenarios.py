@@ -179,8 +179,8 @@ and up to 2% of devices stuck at zero conductance. A stress setting: die-to-die 
 are not published at this detail. With sigma 0.4 for the drift too (the chip-to-chip spread of
 the exponent about as large as its device-to-device spread in AIHWKit's PCM fit, 0.01-0.04
 around 0.05) the schedule fell behind the per-chip schedules by little more than in the
-default scenario (README, "Chips that differ"); 0.7 makes how long a layer holds differ by
-several decision steps between chips."""
+default scenario (``docs/results/chip_variation/schedule_gap_first_try.txt``); 0.7 makes how
+long a layer holds differ by several decision steps between chips."""
 WEAK_TILE_CHIPS = ChipVariation(
     prog_noise_sigma=0.2,
     drift_sigma=0.2,
