@@ -15,6 +15,7 @@ from :mod:`envs` and :mod:`hybrid`, never from the scripts (docs/design.md).
 
 from agents import heuristics as _heuristics  # noqa: F401  (registers the heuristics)
 from agents import ppo as _ppo  # noqa: F401  (registers "ppo")
+from agents import schedule as _schedule  # noqa: F401  (registers "schedule", the clock rule)
 from agents.base import Policy, make_policy, policy_names, register
 from agents.evaluation import EpisodeRecord, replay_episode, run_episode
 from agents.hybrid_training import heuristics as _training  # noqa: F401  (its baselines)

@@ -408,3 +408,25 @@ def plot_training_placements(
     )
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# -- chips that differ ---------------------------------------------------------------------------
+def plot_chip_placements(
+    path: Path,
+    policy: str,
+    per_chip: Mapping[str, EpisodeRecord],
+    schedule: EpisodeRecord,
+    layer_names: Sequence[str],
+    times_s: Sequence[float],
+    titles: Sequence[str],
+    digital_accuracies: Sequence[float],
+    subtitle: str,
+) -> None:
+    """The placements ``policy`` chose on chips of different variation side by side (one panel
+    per chip, keyed by a label naming the chip and its variation), against the clock rule's one
+    placement (``schedule``: the same on every chip; shown with its accuracy on the first)."""
+    records: dict[str, Sequence[EpisodeRecord]] = {
+        f"{policy}\n{label}": [record] for label, record in per_chip.items()
+    }
+    records[f"schedule (the same on every chip)\nchip {schedule.chip}"] = [schedule]
+    plot_placements(path, records, layer_names, times_s, titles, digital_accuracies, subtitle)

@@ -162,6 +162,7 @@ TUNABLE_RULES: tuple[str, ...] = (
     "saving-vs-noise",
     "noise-refresh",
     "scheduled-refresh",
+    "schedule",
 )
 """Rules whose default parameters were tuned on the paper's network (``digits``): on any other
 network they are tuned first (``benchmarks/tune_heuristics.py``)."""

@@ -18,6 +18,9 @@ choice for the default digits network; for another model or reward, run it on th
 is read without asking). For each policy and value it prints the mean episode return over reset
 seeds ``0..seeds-1`` with its 95% CI, the mean energy per inference relative to all-digital, and
 the wall time; the best setting of each policy (every combination of its grid) is marked.
+The clock rule ``schedule`` has one integer per layer (and per layer a reprogramming period on
+a linear timeline), too many for a grid: it is tuned by coordinate descent on the same episodes
+(``agents.schedule.tune_schedule``, starting from all digital), which prints each round.
 ``benchmarks/policy_quality.py`` runs the rules with a run's ``heuristics.json`` too, so the
 rules get a tuning budget of their own scenario, as the agent does.
 """
@@ -41,6 +44,7 @@ from agents.environments import model_kwargs, read_env_config, reward_kwarg
 from agents.evaluation import run_episode
 from agents.reporting import mean_ci95
 from agents.run_folder import env_kwargs_from_config, read_run_config
+from agents.schedule import tune_schedule
 
 SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
     # The last value of each makes the rule all-digital in effect: tuning can always choose it.
@@ -63,6 +67,27 @@ SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
 """Policy -> each parameter and the values tried (every combination). ``greedy-preview`` and
 ``oracle`` have no parameter; the stream rules are tuned only where there is a stream."""
 STREAM_RULES = ("noise-refresh", "scheduled-refresh")
+DESCENTS = ("schedule",)
+"""Rules tuned by coordinate descent over per-layer integers (``agents.schedule.tune_schedule``)
+instead of a grid, on the same episodes (reset seeds and chips) as the sweeps."""
+
+
+def mean_return(env: Any, name: str, setting: dict[str, Any], seeds: int) -> float:
+    """The mean episode return of rule ``name`` with ``setting`` over reset seeds
+    ``0..seeds-1``: the score every sweep and descent maximises."""
+    policy = agents.make_policy(name, env, **setting)
+    records = [run_episode(env, policy, seed) for seed in range(seeds)]
+    return sum(r.episode_return for r in records) / len(records)
+
+
+def descend(env: Any, name: str, seeds: int) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
+    """Tune a descent rule; prints its rounds and returns its best setting, every setting tried
+    and the wall time."""
+    start = time.perf_counter()
+    best, rows = tune_schedule(
+        env, lambda setting: mean_return(env, name, setting, seeds), log=print
+    )
+    return best, rows, time.perf_counter() - start
 
 
 def environment_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,13 +136,24 @@ def main() -> None:
     )
     streaming = unwrapped.workload is not None
     names = [n for n in args.policies.split(",") if n] or [
-        n for n in SWEEPS if streaming or n not in STREAM_RULES
+        *(n for n in SWEEPS if streaming or n not in STREAM_RULES),
+        *DESCENTS,
     ]
-    best_settings: dict[str, dict[str, float]] = {}
-    table: dict[str, list[dict[str, float]]] = {}
+    unknown = [n for n in names if n not in SWEEPS and n not in DESCENTS]
+    if unknown:
+        raise ValueError(
+            f"no sweep for {unknown[0]!r}; choose from {', '.join([*SWEEPS, *DESCENTS])}"
+        )
+    best_settings: dict[str, dict[str, Any]] = {}
+    table: dict[str, list[dict[str, Any]]] = {}
     for name in names:
-        if name not in SWEEPS:
-            raise ValueError(f"no sweep for {name!r}; choose from {', '.join(SWEEPS)}")
+        if name in DESCENTS:
+            print(f"\n{name} (coordinate descent over per-layer step counts)")
+            best, rows, wall = descend(env, name, args.seeds)
+            best_settings[name], table[name] = best, rows
+            score = max(row["return"] for row in rows)
+            print(f"  best {best} return {score:.2f}: {len(rows)} settings in {wall:.1f} s")
+            continue
         grid = SWEEPS[name]
         results = []
         for values in itertools.product(*grid.values()):

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hybrid.variation import PROGRAMMING_ID_STRIDE
+
 ENV_CHIP_POOL = 16
 """Chips a bare ``HybridPartition-v0`` draws from (``0..15``): distinct noise draws for the
 tests and quick experiments, few enough that the evaluation caches stay warm."""
@@ -33,13 +35,25 @@ VALIDATION_SEED_OFFSET = 10_000
 draws never coincide with the training environments' (seeds ``seed .. seed + n_envs - 1``)."""
 
 
-def programming_chip(chip: int, programming: int, offset: int, pool: int) -> int:
+def programming_chip(
+    chip: int, programming: int, offset: int, pool: int, varied: bool = False
+) -> int:
     """The noise realisation of the ``programming``-th programming (0 = the first, at t = 0) of
     a layer on ``chip``: the pool chip ``programming`` places further on, cyclically.
 
     Reprogramming draws fresh programming noise, from a finite (so cacheable) set of draws that
-    never leaves the pool ``[offset, offset + pool)``.
+    never leaves the pool ``[offset, offset + pool)``. Where chips differ (``varied``: a
+    scenario with a ``hybrid.variation.ChipVariation``) a reprogrammed tile stays on its own
+    chip, with its chip's variation: the realisation is ``chip + PROGRAMMING_ID_STRIDE *
+    programming`` (the first programming is still ``chip``), and the chip is part of every seed
+    and cache key of its tiles.
     """
+    if varied:
+        if not 0 <= int(chip) < PROGRAMMING_ID_STRIDE:
+            raise ValueError(
+                f"chip {chip} is outside 0..{PROGRAMMING_ID_STRIDE - 1}: number chips below it"
+            )
+        return int(chip) + PROGRAMMING_ID_STRIDE * int(programming)
     return offset + (chip - offset + int(programming)) % pool
 
 

@@ -48,6 +48,7 @@ from hybrid.networks import PAPER_NETWORK, check_network, load_or_pretrain_resne
 from hybrid.pretrain import PretrainConfig, load_or_pretrain
 from hybrid.simulator import CachedEvaluator, Evaluation
 from hybrid.tasks import Task, check_heads, heads_at_chance, task_targets
+from hybrid.variation import TileVariation
 
 EVAL_SPLITS = ("train", "val", "test")
 CALIBRATION_SEED = 1
@@ -277,6 +278,11 @@ def build_deployment(
         probe_images=calibration.images,
     )
     evaluator.add_batch("calibration", calibration.images, task_targets(calibration))
+    if resolved_scenario.chip_variation is not None:
+        # Chips that differ: each tile gets its chip's noise model before it is programmed or read.
+        evaluator.tile_variation = TileVariation(
+            resolved_scenario.chip_variation, hardware_config, len(specs)
+        )
     deployment = Deployment(
         resolved_scenario,
         hardware_config,

@@ -147,9 +147,8 @@ class HybridPartitionEnv(ControllerView, gym.Env):
     * ``energy_table``: a preset name, dict or ``EnergyTable`` (``hybrid.energy``).
     * ``timeline``: a ``Timeline`` or dict (horizon_s, n_steps, first_s, spacing,
       inferences_per_step) overriding the scenario's.
-    * ``network``: a built-in network by name: ``"paper"`` (the default, the paper's CNN),
-      ``"resnet20"`` or ``"resnet32"`` (the CIFAR ResNets of He et al. 2016 with one head per
-      task, ``hybrid.resnet``; pretrained on first use and cached, shipped for ``digits32``).
+    * ``network``: ``"paper"`` (default), ``"resnet20"`` or ``"resnet32"`` (He et al. 2016's
+      CIFAR ResNets, one head per task, ``hybrid.resnet``; shipped pretrained for ``digits32``).
     * ``model``: a torch module whose forward returns one logits tensor per task of the dataset,
       in task order (made hybrid if it is not); default: the pretrained paper network.
     * ``model_factory``: instead of ``model``, an import path ``"package.module:function"`` to
@@ -556,7 +555,8 @@ class HybridPartitionEnv(ControllerView, gym.Env):
         count = self._programming_count if programming_count is None else programming_count
         step = programmed_step[index]
         programmed_at = 0.0 if step < 0 else float(self._times[step])
-        chip = programming_chip(self._chip, count[index], self.chip_offset, self.chip_pool)
+        varied = self.deployment.scenario.chip_variation is not None
+        chip = programming_chip(self._chip, count[index], self.chip_offset, self.chip_pool, varied)
         return (chip, time_s - programmed_at)
 
     def _transition(self, requested: np.ndarray) -> Transition:

@@ -20,6 +20,7 @@ import numpy as np
 from envs.rewards import RewardWeights, StreamingRewardWeights
 from hybrid.hardware import HardwareConfig, get_hardware
 from hybrid.units import SECONDS_PER_DAY, SECONDS_PER_YEAR
+from hybrid.variation import ChipVariation
 
 TIME_DIGITS = 12
 """Significant digits of every step time. The simulator seeds each noise draw by the exact drift
@@ -110,6 +111,9 @@ class Scenario:
         reward: the scenario's default reward (None: ``envs.rewards.DEFAULT_REWARD_WEIGHTS``).
         discount: the discount factor ``train_agent.py`` uses unless ``--gamma`` is given:
             how far ahead this scenario's decisions pay off.
+        chip_variation: how the chips of the scenario differ (``hybrid.variation``): each chip
+            draws its own multipliers of the hardware's noise and drift from its number; None:
+            every chip has the hardware's statistics (chips differ only in their noise draws).
     """
 
     name: str
@@ -120,6 +124,7 @@ class Scenario:
     tile_budget: int | None = None
     reward: RewardWeights | None = None
     discount: float = 0.5
+    chip_variation: ChipVariation | None = None
 
     def hardware_config(self) -> HardwareConfig:
         """The resolved hardware configuration."""
@@ -160,6 +165,34 @@ tiles alone; at 7.5x refreshed tiles only tie all-digital."""
 STREAM_DISCOUNT = 0.9
 """A programming pays back over about five to ten two-hour steps of traffic, so the learner
 looks about ten steps ahead (1 / (1 - 0.9))."""
+
+VARIED_CHIPS = ChipVariation(
+    prog_noise_sigma=0.4,
+    drift_sigma=0.7,
+    read_noise_sigma=0.4,
+    stuck_share_max=0.02,
+)
+"""Chips that differ as dies do (``hybrid.variation``): lognormal chip multipliers of the drift
+exponent with sigma 0.7 (the middle two thirds of chips within 0.5x-2x of the median chip, one
+in forty beyond 4x either way), of the programming and read noise with sigma 0.4 (0.67x-1.5x),
+and up to 2% of devices stuck at zero conductance. A stress setting: die-to-die spreads of PCM
+are not published at this detail. With sigma 0.4 for the drift too (the chip-to-chip spread of
+the exponent about as large as its device-to-device spread in AIHWKit's PCM fit, 0.01-0.04
+around 0.05) the schedule fell behind the per-chip schedules by little more than in the
+default scenario (``docs/results/chip_variation/schedule_gap_first_try.txt``); 0.7 makes how
+long a layer holds differ by several decision steps between chips."""
+WEAK_TILE_CHIPS = ChipVariation(
+    prog_noise_sigma=0.2,
+    drift_sigma=0.2,
+    read_noise_sigma=0.2,
+    weak_tile_probability=1.0,
+    weak_tile_drift=3.0,
+)
+"""Every chip has one weak layer, drawn uniformly among the layers: its tiles' drift exponent is
+3x the chip's (a region of the die that runs hot or whose devices have a larger amorphous
+volume: drift depends on both, Le Gallo et al., Advanced Electronic Materials 2018), so that
+layer degrades long before the rest of the chip; a milder chip-to-chip spread (sigma 0.2) on
+top. A stress setting, as for ``VARIED_CHIPS``."""
 
 SCENARIOS: dict[str, Scenario] = {
     "paper": Scenario(
@@ -218,6 +251,22 @@ SCENARIOS: dict[str, Scenario] = {
         tile_budget=STREAM_TILE_BUDGET,
         reward=STREAM_REWARD,
         discount=STREAM_DISCOUNT,
+    ),
+    "varied-chips": Scenario(
+        "varied-chips",
+        "The default scenario's devices, but every chip has its own drift exponent (lognormal, "
+        "sigma 0.7), programming and read noise (sigma 0.4) and up to 2% stuck devices: how "
+        "long a layer holds depends on the chip.",
+        "pcm-strong-drift",
+        chip_variation=VARIED_CHIPS,
+    ),
+    "weak-tile": Scenario(
+        "weak-tile",
+        "The default scenario's devices, and on every chip one layer, drawn per chip, sits on "
+        "tiles that drift 3x faster: that layer degrades mid-deployment, a different one on "
+        "each chip.",
+        "pcm-strong-drift",
+        chip_variation=WEAK_TILE_CHIPS,
     ),
 }
 

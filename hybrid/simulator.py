@@ -358,6 +358,10 @@ class CachedEvaluator:
         self._probe_inputs: list[torch.Tensor] | None = None
         self._probe_outputs: list[torch.Tensor] | None = None
         self._plan = plan_forward(self.model, self.layer_names)
+        self.tile_variation: Callable[[HybridLayer, int, int], None] | None = None
+        """Called as ``tile_variation(layer, index, programming_id)`` before a tile is programmed
+        or read: a per-chip process variation (``hybrid.variation.TileVariation``); its draw
+        must be a function of the programming id, which keys every tile cache."""
 
     def __getstate__(self) -> dict[str, Any]:
         """State for ``copy.deepcopy`` and pickling: everything, except the record of which
@@ -602,6 +606,9 @@ class CachedEvaluator:
         read_key = (index, programming_id, age_s)
         snapshot = self._tiles.get(read_key)
         if snapshot is None:
+            variation = getattr(self, "tile_variation", None)  # absent from older pickles
+            if variation is not None:
+                variation(layer, index, programming_id)
             program_key = (index, programming_id)
             programmed = self._tiles.get(program_key)
             if programmed is None:
