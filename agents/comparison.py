@@ -298,7 +298,7 @@ def evaluate(args: EvaluationConfig) -> Path:
                 f"--workers runs {envs.ENV_ID} episodes only; drop it for {main.env_id}"
             )
         if args.workers > 0:
-            from agents.distributed import run_weightings  # Ray only when asked (issue 18)
+            from agents.distributed import run_weightings  # Ray only when asked (an optional extra)
 
             environments = run_weightings(weightings, seeds, args.workers, args.address, progress)
         else:

@@ -32,7 +32,7 @@ INSTALL_HINT = "pip install -e '.[ray]'"
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024**2
 """Object store of a local Ray instance. Ray's default is 30% of the memory, far more than these
 jobs ship (an agent is ~100 kB, an episode record ~30 kB), and too much on a shared small
-machine (issue 18)."""
+machine."""
 EPISODE_RETRIES = 3
 """How often Ray re-runs an episode whose worker process died (Ray's default for tasks)."""
 

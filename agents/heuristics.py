@@ -197,7 +197,7 @@ class SavingVersusNoisePolicy(Policy):
     competitor of a learned policy. With a custom reward callable it uses the default weights.
 
     Source: the sensitivity-versus-cost trade-off of HILAL (per-layer noise sensitivity) and
-    LionHeart (energy ranking), REFERENCE.md section 5. Default ``error_per_noise`` 0.005: the
+    LionHeart (energy ranking; docs/references.md). Default ``error_per_noise`` 0.005: the
     former ``noise_weight`` 0.5 (the best of ``benchmarks/tune_heuristics.py``'s sweep on
     training chips) under the default reward (0.5 = 50 x 2 tasks x 0.005), so the default
     placements of the paper's network are unchanged.
@@ -233,7 +233,7 @@ class SavingVersusNoisePolicy(Policy):
 class ThresholdPolicy(Policy):
     """The paper's hand-written schedule, moved from training epochs to deployment steps.
 
-    Source: the paper (REFERENCE.md section 1): start with every layer analog; after each
+    Source: the paper (Yasutake and Yoon): start with every layer analog; after each
     epoch, if the training loss is above 0.8, move the next layer of a fixed order to digital.
     Here: the first action is all analog; after each step, if the observed cross-entropy of
     any task exceeds the model's own all-digital cross-entropy by more than ``threshold`` nats
@@ -244,7 +244,7 @@ class ThresholdPolicy(Policy):
     reward.
 
     The default order is forward order (input side first): input layers are the most
-    noise-sensitive (Rasch et al., Nature Communications 2023; REFERENCE.md section 6: conv1 is
+    noise-sensitive (Rasch et al., Nature Communications 2023; measured here: conv1 is
     the most sensitive layer of the digits net).
 
     Default margin 0.01 nats: the best of ``benchmarks/tune_heuristics.py``'s sweep on training
@@ -349,7 +349,7 @@ class GreedyPolicy(_GreedySearch):
     """LionHeart-style greedy placement on calibration measurements, re-run at every step;
     deployable and reward-aware.
 
-    Source: Lammie et al., "LionHeart", IEEE TETC 2025 (REFERENCE.md section 5): rank layers
+    Source: Lammie et al., "LionHeart", IEEE TETC 2025: rank layers
     by the energy they save when analog, move them to analog one by one in that order, and keep
     a move only if the degradation on calibration data is acceptable. Here "acceptable" is the
     reward's own trade-off, estimated from what the chip can measure now. At every step,

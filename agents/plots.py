@@ -323,7 +323,7 @@ def plot_placements(
     plt.close(fig)
 
 
-# -- partitioning during training (HybridTraining-v0, issue 16) ----------------------------------
+# -- partitioning during training (HybridTraining-v0) ----------------------------------------------
 def plot_training_placements(
     path: Path,
     records_by_policy: Mapping[str, Sequence[EpisodeRecord]],

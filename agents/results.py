@@ -136,7 +136,7 @@ def summary_rows(weighting: Weighting, floor: float, seeds: Sequence[int]) -> li
             "sweep_value": "" if weighting.sweep_value is None else weighting.sweep_value,
             **summarise(name, records),
         }
-        # Share of the largest saving any placement could give (REFERENCE.md section 4).
+        # Share of the largest saving any placement could give (docs/references.md).
         row["saving_of_ceiling"] = (1.0 - row["energy_vs_digital"]) / (1.0 - floor)
         row.update(
             reward_weights=weights_text(weights),

@@ -79,7 +79,7 @@ class FixedSchedulePolicy(Policy):
     per-chip reactions are measured against.
 
     Source: the fixed schedule the paper's notebook applies (layers moved to digital in a fixed
-    order, REFERENCE.md section 1), with the moments chosen for the deployment instead of
+    order; docs/references.md), with the moments chosen for the deployment instead of
     hand-set. Default: ``DEFAULT_ANALOG_STEPS``, tuned for the default digits network and
     scenario; ``benchmarks/tune_heuristics.py`` tunes it for another model, reward or scenario
     (:func:`tune_schedule`).

@@ -3,7 +3,7 @@
 An MLP policy has no reason to act sensibly on observations unlike any it saw in training.
 Under drift stronger than the training environments', every layer's measured ``noise`` and
 ``sensitivity`` grow beyond anything the agent saw, and what the network does there is an
-accident of its training run (issue 14: one default run in three moved conv1 and conv2 back to
+accident of its training run (one default run in three moved conv1 and conv2 back to
 analog at the last step under 2x drift, and accuracy collapsed). The features are measured per
 layer, so the check is per layer, and the safe choice for a layer outside the envelope is the
 exact substrate.

@@ -141,7 +141,7 @@ def make_vec_env(
 
     builders = [factory(rank) for rank in range(n_envs)]
     if vec_env == "ray":
-        from agents.ray_vec_env import RayVecEnv  # Ray only when asked (issue 18)
+        from agents.ray_vec_env import RayVecEnv  # Ray only when asked (an optional extra)
 
         venv: VecEnv = RayVecEnv(builders, address, cpus_per_env)
     else:

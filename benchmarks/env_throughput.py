@@ -69,7 +69,7 @@ DIGITAL, ANALOG = 0, 1
 EVAL_SIZES: dict[str, int | None] = {"digits": None, "digits32": 256}
 """Evaluation batch per dataset: the whole digits validation split (360), 256 for digits32."""
 FORWARD_AGE_S = 3600.0
-"""Drift age of every tile in the forward measurements (d): one hour, as in issue 13."""
+"""Drift age of every tile in the forward measurements (d): one hour."""
 
 
 @dataclass
@@ -521,7 +521,7 @@ class DatasetResult:
     naive: NaiveCost
     cold: Throughput
     cold_aihwkit: Throughput
-    """The same cold run with the evaluator on AIHWKit's own forward (as before issue 13)."""
+    """The same cold run with the evaluator on AIHWKit's own forward (as before the fast path)."""
     same_rewards: bool
     warm: Throughput
     batch: int
@@ -545,7 +545,7 @@ def measure(dataset: str, args: Args) -> DatasetResult:
     # Cold: a fresh evaluator, random actions (reprogramming included), a new chip draw per
     # episode; beside it the same run on AIHWKit's own forward.
     reference = gymnasium.make(envs.ENV_ID, dataset=dataset, eval_size=EVAL_SIZES.get(dataset))
-    reference.unwrapped.evaluator.run_model_forward()  # as before issue 13, with the line below
+    reference.unwrapped.evaluator.run_model_forward()  # no fast path, with the line below
     clock = PhaseClock()
     (cold, cold_aihwkit), same_rewards = run_cold(
         [(env, functools.partial(instrumented, unwrapped, clock)), (reference, aihwkit_forward)],
@@ -629,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     print("cold: random actions, reprogramming included, a new chip draw per episode, fresh cache")
     print("cold*: the same run, episode by episode in turn with it, the evaluator's analog layers")
-    print("  on AIHWKit's own forward and the rest on the model's forward (as before issue 13)")
+    print("  on AIHWKit's own forward and the rest on the model's forward (no fast path)")
     print("warm: 4 placements in turn, the same chip every episode, after one warm-up episode")
 
     print("\ncache counters moved by each run (env.unwrapped.evaluator.stats)")

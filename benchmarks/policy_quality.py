@@ -71,7 +71,7 @@ STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 @dataclasses.dataclass(frozen=True)
 class RayOptions:
     """Where the episodes run: ``workers`` Ray tasks at a time (0: in this process), on the
-    cluster at ``address`` (None: RAY_ADDRESS or a local Ray). Issue 18."""
+    cluster at ``address`` (None: RAY_ADDRESS or a local Ray)."""
 
     workers: int = 0
     address: str | None = None

@@ -1,4 +1,4 @@
-"""Throughput of the serial, 1-worker and 2-worker Ray paths, side by side (issue 18).
+"""Throughput of the serial, 1-worker and 2-worker Ray paths, side by side.
 
     python benchmarks/ray_throughput.py                     # a local Ray with 2 CPUs
     python benchmarks/ray_throughput.py --address auto --workers 1 2 8 32   # on a cluster

@@ -1,4 +1,4 @@
-"""Does the learned training-time policy win? The targets of issue 16, measured in one run.
+"""Does the learned training-time policy win? Its targets, measured in one run.
 
     python benchmarks/training_quality.py --model runs/training-digits-strong-drift-seed0
     python benchmarks/training_quality.py --model RUN_SEED0 RUN_SEED1 RUN_SEED2 --episodes 40 \
@@ -44,7 +44,7 @@ from agents.run_folder import make_env_from_config, read_run_config
 from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
 
 RIVALS = ("threshold-training", "lionheart-training")
-"""The rules the learned policy must beat beyond the CI (issue 16): the paper's and LionHeart's."""
+"""The rules the learned policy must beat beyond the CI: the paper's and LionHeart's."""
 
 
 def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any:

@@ -28,7 +28,7 @@ ENV_ID = "HybridPartition-v0"
 if ENV_ID not in registry:
     register(id=ENV_ID, entry_point="envs.partition_env:HybridPartitionEnv")
 
-# Partitioning during training (issue 16): one episode is one training run, then a deployment.
+# Partitioning during training: one episode is one training run, then a deployment.
 if TRAINING_ENV_ID not in registry:
     register(id=TRAINING_ENV_ID, entry_point="envs.hybrid_training.env:HybridTrainingEnv")
 ENV_IDS: tuple[str, ...] = (ENV_ID, TRAINING_ENV_ID)

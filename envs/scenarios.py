@@ -1,6 +1,6 @@
 """Named deployment scenarios: the hardware a policy faces and the timeline it lives through.
 
-Measured before this code was written (REFERENCE.md section 6): with the paper's own PCM
+Measured before this code was written, on the digits network: with the paper's own PCM
 settings and global drift compensation, the small digits model loses nothing even with every
 layer analog for a year, so the placement decision is trivial there (the right answer is "all
 analog"); without compensation, or with stronger drift, accuracy holds for hours and collapses
@@ -226,7 +226,7 @@ SCENARIOS: dict[str, Scenario] = {
         "pcm-no-compensation",
         Timeline(spacing="linear"),
     ),
-    # Streaming (issue 17): actions shape the future. README, "Streaming workloads and a chip
+    # Streaming: actions shape the future. README, "Streaming workloads and a chip
     # with few tiles", gives the generator, the budget and the measurements.
     "stream-fast-drift": Scenario(
         "stream-fast-drift",

@@ -8,7 +8,7 @@ with the paper's two tasks (task 1 the class, task 2 a binary group of that clas
   scikit-learn. Group 1 = digits with a closed loop {0, 6, 8, 9}. Stratified 60/20/20 split.
 - ``digits32``: the same digits and splits, upsampled to 3x32x32 (bilinear, gray on three
   channels), a CIFAR-sized input for the CIFAR-sized network when CIFAR-10 is not at hand.
-- ``cifar10``: CIFAR-10 as in the paper (see ``shared/REFERENCE.md`` section 1): ToTensor only,
+- ``cifar10``: CIFAR-10 as in the paper (Yasutake and Yoon; docs/references.md): ToTensor only,
   train/val = seeded 90/10 split of the 50k training images, test = the 10k test batch.
   Group 0 = non-animal (airplane, automobile, ship, truck), group 1 = animal.
 
@@ -64,7 +64,7 @@ DATASETS: tuple[str, ...] = tuple(_INPUT_SHAPES)
 """Names accepted by :func:`load_dataset`."""
 
 DIGITS_CLOSED_LOOP_CLASSES: tuple[int, ...] = (0, 6, 8, 9)
-"""Digits drawn with a closed loop: group 1 of the ``digits`` datasets (REFERENCE.md s. 6)."""
+"""Digits drawn with a closed loop: group 1 of the ``digits`` datasets (docs/hybrid-model.md)."""
 DIGITS_GROUP_NAMES: tuple[str, str] = ("open", "closed loop")
 
 CIFAR10_NON_ANIMAL_CLASSES: tuple[int, ...] = (0, 1, 8, 9)
@@ -100,7 +100,7 @@ CIFAR10_TASKS: tuple[Task, ...] = (
     Task("class", same_labels, num_classes=10, class_names=CIFAR10_CLASS_NAMES),
     Task("group", cifar10_animal, num_classes=2, class_names=CIFAR10_GROUP_NAMES),
 )
-"""The paper's two tasks on CIFAR-10: the class, and animal or not (REFERENCE.md section 1)."""
+"""The paper's two tasks on CIFAR-10: the class, and animal or not (Yasutake and Yoon)."""
 
 DIGITS_VAL_FRACTION = 0.2
 DIGITS_TEST_FRACTION = 0.2

@@ -3,7 +3,7 @@
 AIHWKit has no energy model, so this module is ours. It prices one inference (one input sample)
 of a network whose toggleable layers (convolutions and linear layers) each run either on analog
 PCM crossbar tiles or on a digital MAC unit. Every price is a documented, overridable field of
-:class:`EnergyTable`, sourced in ``REFERENCE.md`` section 4. Nothing here needs torch.
+:class:`EnergyTable`, sourced in docs/references.md. Nothing here needs torch.
 
 The model, per layer and per sample:
 
@@ -128,7 +128,7 @@ def _price(default: float, unit: str, sweep: str) -> Any:
 
 @dataclass(frozen=True)
 class EnergyTable:
-    """Prices of the energy model (defaults and ranges from REFERENCE.md section 4).
+    """Prices of the energy model (defaults and ranges: docs/references.md).
 
     Attributes:
         digital_pj_per_mac: pJ per INT8 multiply-accumulate on the digital unit, on-chip SRAM
@@ -217,7 +217,7 @@ def _check_keys(keys: Mapping[str, Any], what: str) -> None:
 _DEFAULT_TABLE = EnergyTable()
 
 ENERGY_TABLES: dict[str, EnergyTable] = {
-    # The sourced defaults of REFERENCE.md section 4: HERMES one-phase analog, INT8 digital.
+    # The sourced defaults (docs/references.md): HERMES one-phase analog, INT8 digital.
     "default": _DEFAULT_TABLE,
     # HERMES four-phase mode (2.48 TOPS/W ~ 0.8 pJ/MAC): higher precision, analog only ~1.25x
     # cheaper per MAC than digital, so partitioning gains shrink.
@@ -227,7 +227,7 @@ ENERGY_TABLES: dict[str, EnergyTable] = {
     # An efficient INT8 accelerator at the low end of the Horowitz/TPU range (0.3 pJ/MAC).
     "low-power-digital": _DEFAULT_TABLE.replace(digital_pj_per_mac=0.3),
 }
-"""Named energy presets. ``"default"``: REFERENCE.md section 4 defaults. ``"hermes-4phase"``:
+"""Named energy presets. ``"default"``: the sourced defaults. ``"hermes-4phase"``:
 analog 0.8 pJ/MAC (HERMES four-phase, 2.48 TOPS/W). ``"optimistic-analog"``: analog 0.16 pJ/MAC
 (Ambrogio et al. 2023, 12.4 TOPS/W). ``"low-power-digital"``: digital 0.3 pJ/MAC."""
 

@@ -15,7 +15,7 @@ An ``AnalogConv2d``/``AnalogLinear`` forward in AIHWKit's pure-PyTorch inference
 
 Steps 1-3 depend only on the layer input, not on the tile state, but AIHWKit redoes them at
 every forward, over a tensor ``kh * kw`` times the input, with a clone at each step: they are
-most of the time (issue 13: 44x a digital pass for the first convolution of the CIFAR-sized
+most of the time (measured: 44x a digital pass for the first convolution of the CIFAR-sized
 network). Here :func:`prepare_input` does 1-3 once per input (:class:`PreparedInput`, which a
 caller can keep and reuse across tile states: other chips, ages, programming events), and
 :func:`analog_forward` does 4-6 for the tile's current state.

@@ -4,7 +4,7 @@ Each preset is a :class:`HardwareConfig`, a small frozen record of the physical 
 changes (noise and drift scales, drift compensation, converter resolution, tile size), turned
 into AIHWKit's own ``TorchInferenceRPUConfig`` by :meth:`HardwareConfig.rpu_config`.
 
-Sources (see ../shared/REFERENCE.md sections 1 and 3):
+Sources (docs/references.md):
 
 * The ``paper-pcm`` preset is the configuration of the paper's notebook: AIHWKit's
   ``PCMLikeNoiseModel`` (fitted on about one million IBM PCM devices, g_max = 25 uS), global

@@ -1,11 +1,10 @@
 """The paper's multi-task CNN, built from hybrid layers, and shape tracing for any hybrid model.
 
-The reference network (REFERENCE.md section 1) is a small CNN with one shared trunk and two heads:
+The reference network (Yasutake and Yoon's paper) is a small CNN with one shared trunk and two heads:
 conv1 -> ReLU -> maxpool -> conv2 -> ReLU -> maxpool -> flatten -> fc1 -> ReLU -> dropout ->
 fc2 -> ReLU -> dropout, then head fc3 (the 10-class label) and head fc4 (the binary group).
 Six toggleable layers. For 3x32x32 CIFAR-10 the pools are 3x3; for the 8x8 digits the pools are
-dropped (the feature map is already tiny), which gives fc1 the 256 inputs of REFERENCE.md
-section 6.
+dropped (the feature map is already tiny), which gives fc1 256 inputs.
 """
 
 from __future__ import annotations

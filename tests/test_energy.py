@@ -18,7 +18,7 @@ from hybrid.energy import (
 )
 
 # Fields: name, kind, rows, cols, mvms_per_sample, in_activations, out_activations, parent.
-# The paper's network adapted to 8x8 digits (REFERENCE.md section 6); input 1x8x8.
+# The paper's network adapted to 8x8 digits (the digits network); input 1x8x8.
 DIGITS_NET = [
     LayerSpec("conv1", "conv", 9, 8, 36, 64, 288, parent=None),  # out 8x6x6
     LayerSpec("conv2", "conv", 72, 16, 16, 288, 256, parent=0),  # out 16x4x4
@@ -28,7 +28,7 @@ DIGITS_NET = [
     LayerSpec("fc4", "linear", 128, 2, 1, 128, 2, parent=3),
 ]
 
-# The paper's CIFAR-10 network (REFERENCE.md section 1); input 3x32x32, maxpool 3 after each conv.
+# The paper's CIFAR-10 network (Yasutake and Yoon); input 3x32x32, maxpool 3 after each conv.
 CIFAR_NET = [
     LayerSpec("conv1", "conv", 27, 8, 900, 3072, 7200, parent=None),  # out 8x30x30 -> 8x10x10
     LayerSpec("conv2", "conv", 72, 16, 64, 800, 1024, parent=0),  # out 16x8x8 -> 16x2x2

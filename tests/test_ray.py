@@ -1,4 +1,4 @@
-"""Ray (issue 18): evaluation episodes as Ray tasks give exactly the serial numbers, a killed
+"""Ray: evaluation episodes as Ray tasks give exactly the serial numbers, a killed
 worker is retried with no episode lost or counted twice, the training environments run as Ray
 actors behind SB3's VecEnv (masks included) and a run through them learns, and a Tune sweep
 retries a killed trial and resumes after a failure.

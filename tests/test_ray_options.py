@@ -1,4 +1,4 @@
-"""The Ray options without a Ray cluster (issue 18): with or without Ray installed, bad options
+"""The Ray options without a Ray cluster: with or without Ray installed, bad options
 are one-line errors, and without Ray every Ray option says how to install it. The sweep's
 planning (trial names, --grid) needs no Ray either."""
 

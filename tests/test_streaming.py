@@ -1,5 +1,5 @@
 """Streaming scenarios: the request stream, the chip's finite tiles, the energy of what is
-actually served, and every policy under the same interface (issue 17)."""
+actually served, and every policy under the same interface."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HybridTraining-v0 (partitioning during training, issue 16): the Gymnasium and stable-baselines3
+"""HybridTraining-v0 (partitioning during training): the Gymnasium and stable-baselines3
 contracts, reproducibility, the energy accounting, every baseline, errors, and train_agent.py /
 evaluate.py on it.
 

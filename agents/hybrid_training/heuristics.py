@@ -111,13 +111,13 @@ class ThresholdTrainingPolicy(TrainingPolicy):
     """The paper's rule at step boundaries: start all analog; after each step, if the training
     loss is above a threshold, move the next layer of a fixed order to digital for good.
 
-    Source: the paper's notebook (REFERENCE.md section 1): "start all layers analog; after each
+    Source: the paper's notebook (Yasutake and Yoon): "start all layers analog; after each
     epoch, if the training loss is above 0.8, move the next layer of a fixed order to digital";
     a step here is half an epoch (``TrainingSchedule.batches_per_step``). The training loss is
     the observation's ``train_loss`` summed over the tasks (the loss the network trains on,
     measured during the step under its placement). At most one layer moves per step; no
     rollback. The default order is forward order (input side first; the input
-    layer is the most noise-sensitive, REFERENCE.md section 6).
+    layer is the most noise-sensitive, as measured on the digits network).
 
     The default threshold 0.03 nats comes from ``benchmarks/tune_training_heuristics.py`` on
     training chips: the fine-tuning losses of the pretrained network are a few hundredths of a
@@ -171,7 +171,7 @@ class LionHeartTrainingPolicy(TrainingPolicy):
     """LionHeart's greedy: move layers to analog one at a time, retrain, keep or roll back.
 
     Source: Lammie et al., "LionHeart", IEEE TETC 2025, and its code (``IBM/lionheart``,
-    ``lionheart/methods/LH.py``; REFERENCE.md section 7): layers in order of MAC count; each
+    ``lionheart/methods/LH.py``; docs/references.md): layers in order of MAC count; each
     move is followed by hardware-aware retraining (one round); the round is scored as the mean
     of 10 programming draws after one day of drift; the move is kept only while every task's
     accuracy stays within 2% of the floating-point baseline, and otherwise rolled back from a

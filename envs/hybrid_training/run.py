@@ -87,7 +87,7 @@ to a year (1 s, ~5 min, 1 day, 1 year), like ``HybridPartition-v0``'s timeline, 
 keep an episode short."""
 MEASURE_AGE_S = float(SECONDS_PER_DAY)
 """Age at which the chip measures each layer's tile during training: one day, the drift time at
-which LionHeart scores its rounds (REFERENCE.md section 7)."""
+which LionHeart scores its rounds (docs/references.md)."""
 MONITOR_SIZE = 64
 """Training images kept out of fine-tuning, on which the chip measures the network (the
 observation's validation loss, noise and sensitivity; LionHeart's acceptance test). 64 keeps the
