@@ -27,9 +27,9 @@ from hybrid.simulator import Evaluation, LayerState
 REPROGRAM_MIN_AGE_RATIO = 2.0
 """Default of ``reprogram_min_age_ratio`` (dimensionless): ``action_masks`` offers reprogramming a
 layer only if it divides the layer's drift age at the end of the coming step by at least this
-factor. PCM drift and its read noise grow with log(age) (g = g_prog ((t + t0)/t0)^-nu,
-AIHWKit's PCM model), so a reprogramming that shortens the age by less than 2x (0.3 decades) buys almost
-nothing for its energy. On a log-spaced timeline every step is ~4.8x longer than the one before,
+factor. PCM drift and its read noise grow with log(age) (AIHWKit's PCM model), so a
+reprogramming that shortens the age by less than 2x (0.3 decades) buys almost nothing for its
+energy. On a log-spaced timeline every step is ~4.8x longer than the one before,
 so no reprogramming passes; on the monthly timeline a month-old layer may be refreshed."""
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The paper's multi-task CNN, built from hybrid layers, and shape tracing for any hybrid model.
 
-The reference network (Yasutake and Yoon's paper) is a small CNN with one shared trunk and two heads:
+The reference network (Yasutake and Yoon) is a small CNN with one shared trunk and two heads:
 conv1 -> ReLU -> maxpool -> conv2 -> ReLU -> maxpool -> flatten -> fc1 -> ReLU -> dropout ->
 fc2 -> ReLU -> dropout, then head fc3 (the 10-class label) and head fc4 (the binary group).
 Six toggleable layers. For 3x32x32 CIFAR-10 the pools are 3x3; for the 8x8 digits the pools are
