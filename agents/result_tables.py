@@ -581,6 +581,7 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "three-tasks-sweep": _three_tasks_sweep,
     "depth-throughput": lambda: speed_tables.depth_throughput(RESULTS),
     "depth-reference": lambda: speed_tables.depth_reference(RESULTS),
+    "schedule-gap": lambda: speed_tables.schedule_gap(RESULTS),
 }
 """The named tables; ``run:FILE`` adds one per policy-quality file."""
 

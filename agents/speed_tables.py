@@ -1,11 +1,15 @@
-"""The speed tables of the documentation, from ``docs/results/depth_throughput.json`` and
-``docs/results/depth_reference.json`` (``benchmarks/depth_throughput.py``,
-``benchmarks/depth_reference.py``); :mod:`agents.result_tables` renders them with the rest."""
+"""The speed and chip-variation tables of the documentation, from
+``docs/results/depth_throughput.json``, ``docs/results/depth_reference.json`` and
+``docs/results/chip_variation/`` (``benchmarks/depth_throughput.py``,
+``benchmarks/depth_reference.py``, ``benchmarks/scenario_landscape.py --schedule-gap``);
+:mod:`agents.result_tables` renders them with the rest."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from agents.reporting import paired_ci95
 
 RESULTS = Path("docs/results")
 
@@ -86,5 +90,41 @@ def depth_reference(root: Path = RESULTS) -> list[str]:
         "",
         f"greedy-preview − oracle on the six-layer network, paired over {len(six['chips'])} "
         f"chips: {gap:+.2f} ± {ci:.2f} (95 % CI).",
+    ]
+    return lines
+
+
+def schedule_gap(root: Path = RESULTS) -> list[str]:
+    """How far the tuned fixed schedule falls behind per-chip choices, per scenario
+    (``benchmarks/scenario_landscape.py --schedule-gap``), paired by chip."""
+    lines = [
+        "| scenario | chips | schedule return | per-chip schedule − schedule | oracle − schedule "
+        "| all-digital − schedule | file |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    commands = []
+    for scenario in ("strong-drift", "varied-chips", "weak-tile"):
+        name = f"chip_variation/schedule_gap_{scenario}.json"
+        data = _load(root, name)
+        commands.append(f"`python {' '.join(data['command'])}`")
+        for result in data["results"]:
+            chips = result["chips"]
+            schedule = [c["schedule"] for c in chips]
+
+            def gap(key: str, chips: list = chips, schedule: list = schedule) -> str:
+                mean, ci = paired_ci95([c[key] for c in chips], schedule)
+                return f"{mean:+.2f} ± {ci:.2f}"
+
+            lines.append(
+                f"| `{result['scenario']}` | {chips[0]['chip']}-{chips[-1]['chip']} | "
+                f"{sum(schedule) / len(schedule):.2f} | {gap('per-chip schedule')} | "
+                f"{gap('oracle')} | {gap('all-digital')} | `{name}` |"
+            )
+    lines += [
+        "",
+        "Digits network; the schedule tuned on training chips 0-15; one episode per held-out "
+        "chip, scored on the evaluation images; paired 95 % CI over chips. Commands: "
+        + "; ".join(commands)
+        + ".",
     ]
     return lines
