@@ -41,13 +41,19 @@ def depth_throughput(root: Path = RESULTS) -> list[str]:
             f"{r['aihwkit_all_analog_pass_s'] / d:.1f}x | {r['cold_step_median_s'] / d:.1f}x "
             f"({r['cold_step_median_s']:.2f} s) | {r['warm_step_median_s'] / d:.3f}x | "
             f"{r['first_all_digital_episode_s']:.1f} s / {r['all_digital_episode_s']:.1f} s | "
-            f"{r['peak_rss_mb']:.0f} MB |"
+            f"{r.get('env_peak_rss_mb', r['peak_rss_mb']):.0f} MB |"
         )
     lines += [
         "",
-        "Peak memory is the benchmark process's, AIHWKit's own whole-model forward included. Per "
-        "layer (analog forward / digital forward of the same layer on its own input), AIHWKit "
-        "against this project:",
+        (
+            "Peak memory: the benchmark process's after the environment's episodes (before "
+            "AIHWKit's own forwards, which need more)."
+            if all("env_peak_rss_mb" in r for r in data["results"])
+            else "Peak memory is the benchmark process's, AIHWKit's own whole-model forward "
+            "included."
+        )
+        + " Per layer (analog forward / digital forward of the same layer on its own input), "
+        "AIHWKit against this project:",
         "",
         "| network | layers | AIHWKit, median | this project, median | this project, worst |",
         "|---|---|---|---|---|",
