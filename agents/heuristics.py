@@ -386,7 +386,8 @@ class GreedyPolicy(_GreedySearch):
 
     Args:
         error_per_nat: expected excess error (fraction) per nat of measured excess
-            cross-entropy, for ``metric="loss"``.
+            cross-entropy, for ``metric="loss"``; ``inf`` keeps every layer digital (no
+            measured excess is small enough), so tuning can always choose all-digital.
         metric: ``"loss"`` or ``"accuracy"``.
     """
 
@@ -398,6 +399,12 @@ class GreedyPolicy(_GreedySearch):
             raise ValueError(f"greedy metric must be 'loss' or 'accuracy', got {metric!r}")
         self.error_per_nat = float(error_per_nat)
         self.metric = metric
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        """The greedy placement; all digital at an infinite ``error_per_nat``."""
+        if np.isinf(self.error_per_nat):
+            return np.full(self._require_env().n_layers, DIGITAL, dtype=np.int64)
+        return super().act(observation)
 
     def predicted_metrics(self, candidate: np.ndarray) -> StepMetrics:
         """The step metrics the candidate is expected to reach, from calibration measurements

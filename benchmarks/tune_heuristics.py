@@ -48,7 +48,7 @@ from agents.schedule import tune_schedule
 
 SWEEPS: dict[str, dict[str, tuple[float, ...]]] = {
     # The last value of each makes the rule all-digital in effect: tuning can always choose it.
-    "greedy": {"error_per_nat": (0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 100.0)},
+    "greedy": {"error_per_nat": (0.025, 0.05, 0.1, 0.2, 0.4, 0.8, float("inf"))},
     "saving-vs-noise": {"error_per_noise": (0.0025, 0.005, 0.01, 0.02, 100.0)},
     "threshold": {"threshold": (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)},
     # Measured noise of fc1/fc2/conv2 on the streaming chips: about 0.4 two hours after

@@ -128,3 +128,25 @@ def test_fused_kernel_prepares_the_same_rows_as_torchs_passes(kind, preset, monk
         assert (a.abs_max is None) == (b.abs_max is None)
         if a.abs_max is not None:
             assert torch.equal(a.abs_max, b.abs_max)
+
+
+def test_rules_tuned_on_the_paper_network_are_refused_on_another() -> None:
+    from agents.run_folder import check_rules_tuned
+
+    resnet = {"dataset": "digits32", "network": "resnet20"}
+    command = "tune_heuristics.py --dataset digits32 --network resnet20"
+    with pytest.raises(ValueError, match=command):
+        check_rules_tuned(["all-digital", "greedy"], {}, resnet, None)
+    check_rules_tuned(["all-digital", "greedy-preview"], {}, resnet, None)  # nothing to tune
+    check_rules_tuned(["greedy"], {"greedy": {"error_per_nat": 0.1}}, resnet, None)
+    check_rules_tuned(["greedy"], {}, {"dataset": "digits"}, None)  # the paper's network
+    with pytest.raises(ValueError, match="tuned on resnet32, not on resnet20"):
+        check_rules_tuned(["greedy"], {"greedy": {}}, resnet, None, {"network": "resnet32"})
+
+
+def test_greedy_at_an_infinite_rate_is_all_digital(light_env) -> None:
+    from agents import make_policy, run_episode
+
+    greedy = make_policy("greedy", light_env, error_per_nat=float("inf"))
+    record = run_episode(light_env, greedy, 0)
+    assert record.mean_energy_ratio == pytest.approx(1.0)
