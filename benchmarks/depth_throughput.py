@@ -11,8 +11,8 @@ same machine load), on the environment's evaluation images and one torch thread:
   the one-time costs: programming, and for a light measurement its sensitivity curves), a later
   all-digital episode on another new chip, cold steps (random placements, each step's tile
   states new) and warm steps (the same episode again: everything cached);
-* the process's peak resident memory after the environment's episodes (networks are measured
-  from the smallest up, so it is the largest environment's), before AIHWKit's own forwards.
+* the peak resident memory of the process (one per network) after the environment's episodes,
+  before AIHWKit's own forwards.
 
 Writes a text table and JSON (``--out``, default ``docs/results/depth_throughput``)::
 
@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import copy
 import json
+import multiprocessing
 import platform
 import resource
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,8 @@ def _layer_times(env: Any) -> list[dict[str, Any]]:
 
 
 def _measure(label: str, kwargs: dict[str, Any], options: Options) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    fused_unfold.available()  # compiled or loaded once, before anything is timed
     start = time.perf_counter()
     env = gymnasium.make("HybridPartition-v0", scenario=options.scenario, **kwargs).unwrapped
     built_s = time.perf_counter() - start
@@ -220,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for label in options.networks:
         print(f"measuring {label} ...", flush=True)
-        results.append(_measure(label, NETWORKS[label], options))
+        # One fresh process per network: its caches and its peak memory are its own.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            results.append(pool.submit(_measure, label, NETWORKS[label], options).result())
         print(_table(results[-1:]).split("\n\n")[0], flush=True)
     table = _table(results)
     options.out.parent.mkdir(parents=True, exist_ok=True)
