@@ -212,10 +212,15 @@ def check_rules_tuned(
     untuned = [rule for rule in rules if rule in TUNABLE_RULES and rule not in params]
     if network is None or not untuned:
         return
+    then = (
+        "(evaluate.py reads it from the run)"
+        if run is not None
+        else "and pass --heuristic-params heuristics.json"
+    )
     raise ValueError(
         f"{', '.join(untuned)}: default parameters were tuned on the paper's network, not "
-        f"{network}; tune them with {tune_command(kwargs, run)} and pass --heuristic-params "
-        "heuristics.json (or choose untuned rules with --policies)"
+        f"{network}; tune them with {tune_command(kwargs, run)} {then} (or choose untuned rules "
+        "with --policies)"
     )
 
 
