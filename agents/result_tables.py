@@ -582,6 +582,7 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "depth-throughput": lambda: speed_tables.depth_throughput(RESULTS),
     "depth-reference": lambda: speed_tables.depth_reference(RESULTS),
     "schedule-gap": lambda: speed_tables.schedule_gap(RESULTS),
+    "resnet-rules": lambda: speed_tables.resnet_rules(RESULTS),
 }
 """The named tables; ``run:FILE`` adds one per policy-quality file."""
 

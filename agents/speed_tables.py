@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -132,5 +133,47 @@ def schedule_gap(root: Path = RESULTS) -> list[str]:
         "chip, scored on the evaluation images; paired 95 % CI over chips. Commands: "
         + "; ".join(commands)
         + ".",
+    ]
+    return lines
+
+
+def resnet_rules(root: Path = RESULTS) -> list[str]:
+    """The tuned rules on ResNet-20 against all-digital, on held-out chips
+    (``evaluate.py --network resnet20 ... --heuristic-params ...``)."""
+    lines = [
+        "| policy | parameters from | return (95 % CI) | energy / all-digital | class accuracy "
+        "(mean / worst) | group accuracy (mean / worst) | chips |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    sources = {
+        "resnet20/rules-fast/summary.csv": "heuristics/resnet20-strong-drift-fast-rules.json",
+        "resnet20/rules-greedy/summary.csv": "heuristics/resnet20-strong-drift-greedy.json",
+    }
+    seen = set()
+    for name, params in sources.items():
+        path = root / name
+        if not path.exists():
+            raise ValueError(f"{path} is missing: restore it from git or drop its table")
+        with path.open() as handle:
+            for row in csv.DictReader(handle):
+                if row["policy"] in seen:
+                    continue
+                seen.add(row["policy"])
+                tunable = row["policy"] in ("saving-vs-noise", "threshold", "greedy")
+                tuned = f"`{params}`" if tunable else "-"
+                chips = ", ".join(sorted(row["chips"].split(), key=int))
+                lines.append(
+                    f"| `{row['policy']}` | {tuned} | {float(row['return_mean']):.2f} ± "
+                    f"{float(row['return_ci95']):.2f} | {float(row['energy_vs_digital']):.3f} | "
+                    f"{float(row['task1_acc_mean']):.3f} / {float(row['task1_acc_worst']):.3f} | "
+                    f"{float(row['task2_acc_mean']):.3f} / {float(row['task2_acc_worst']):.3f} | "
+                    f"{chips} |"
+                )
+    lines += [
+        "",
+        "ResNet-20 on `digits32`, scenario `strong-drift`, evaluation images, held-out chips; each "
+        "rule with the parameters tuned on training chips 0-15 "
+        "(`benchmarks/tune_heuristics.py --network resnet20 --dataset digits32`). Results "
+        "folders: `docs/results/resnet20/rules-fast/`, `docs/results/resnet20/rules-greedy/`.",
     ]
     return lines

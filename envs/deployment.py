@@ -178,7 +178,7 @@ def build_deployment(
     calibration_size: int = 128,
     data_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
-    cache_mb: int = 384,
+    cache_mb: int = 256,
 ) -> Deployment:
     """Resolve a deployment from the environment's keyword arguments (see
     :class:`~envs.partition_env.HybridPartitionEnv`, Arguments); the heavy part of building an

@@ -165,7 +165,7 @@ class HybridPartitionEnv(ControllerView, gym.Env):
     * ``calibration_size``: training images the observation's per-layer measurements use
       (``noise``, ``sensitivity``), kept apart from the evaluation batch the reward uses.
     * ``data_dir``, ``cache_dir``: where data and pretrained models live.
-    * ``cache_mb``: bound of the evaluation caches in MiB (384: a ResNet-20 process within 2 GB).
+    * ``cache_mb``: bound of the evaluation caches in MiB (256: a ResNet-20 process near 2 GB).
 
     The decision problem:
 
