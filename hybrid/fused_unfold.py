@@ -38,6 +38,29 @@ _SOURCE = r"""
 #include <cmath>
 #include <vector>
 
+// One row: out[k] = value(k), or with quantise: scaled by s, quantised with step (if has_step)
+// and clipped, the same float operations in the same order as torch's passes.
+template <typename Value>
+inline void write_row(float* out, int64_t size, Value value, bool quantise, bool has_step,
+                      float s, float step, float lower, float upper) {
+  if (!quantise) {
+    for (int64_t k = 0; k < size; ++k) out[k] = value(k);
+  } else if (has_step) {
+    for (int64_t k = 0; k < size; ++k) {
+      float v = value(k) * s;
+      v = v / step;
+      v = std::nearbyint(v);
+      v = v * step;
+      out[k] = std::min(std::max(v, lower), upper);
+    }
+  } else {
+    for (int64_t k = 0; k < size; ++k) {
+      const float v = value(k) * s;
+      out[k] = std::min(std::max(v, lower), upper);
+    }
+  }
+}
+
 // Rows (N * Ho * Wo, size) of columns [start, start + size) of the unfolded input, in
 // F.unfold's column order (channel, kernel row, kernel column), each optionally scaled by
 // scale[row], quantised with step res (res > 0) and clipped to [-bound, bound].
@@ -116,39 +139,11 @@ void unfold_quantise(torch::Tensor x, torch::Tensor scale, torch::Tensor out,
         float* o = op + row * size;
         const float s = quantise ? sp[row] : 1.0f;
         if (idx != nullptr) {
-          if (!quantise) {
-            for (int64_t k = 0; k < size; ++k) o[k] = src[idx[k]];
-          } else if (has_step) {
-            for (int64_t k = 0; k < size; ++k) {
-              float v = src[idx[k]] * s;
-              v = v / step;
-              v = std::nearbyint(v);
-              v = v * step;
-              o[k] = std::min(std::max(v, lower), upper);
-            }
-          } else {
-            for (int64_t k = 0; k < size; ++k) {
-              const float v = src[idx[k]] * s;
-              o[k] = std::min(std::max(v, lower), upper);
-            }
-          }
+          write_row(o, size, [&](int64_t k) { return src[idx[k]]; }, quantise, has_step, s,
+                    step, lower, upper);
         } else {
-          if (!quantise) {
-            for (int64_t k = 0; k < size; ++k) o[k] = src[k];
-          } else if (has_step) {
-            for (int64_t k = 0; k < size; ++k) {
-              float v = src[k] * s;
-              v = v / step;
-              v = std::nearbyint(v);
-              v = v * step;
-              o[k] = std::min(std::max(v, lower), upper);
-            }
-          } else {
-            for (int64_t k = 0; k < size; ++k) {
-              const float v = src[k] * s;
-              o[k] = std::min(std::max(v, lower), upper);
-            }
-          }
+          write_row(o, size, [&](int64_t k) { return src[k]; }, quantise, has_step, s, step,
+                    lower, upper);
         }
       }
     }
