@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,11 @@ from hybrid.data import DatasetBundle, load_dataset
 from hybrid.hardware import HardwareConfig, get_hardware
 from hybrid.layers import make_hybrid
 from hybrid.pretrain import (
-    BUNDLED_DIR,
     PretrainConfig,
     _key_digest,
     accuracy,
-    default_cache_dir,
+    cache_file,
+    save_cache,
     train_multitask,
 )
 from hybrid.resnet import RESNET_DEPTHS, CifarResNet, ResNetConfig
@@ -136,12 +135,7 @@ def load_or_pretrain_resnet(
     if pretrain.hardware_aware:
         raise ValueError(f"{name} is pretrained digitally: drop hardware_aware from pretrain=")
     key = resnet_cache_key(name, config, bundle.name, pretrain)
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"{bundle.name}-{name}-{_key_digest(key)}.pt"
-    bundled = BUNDLED_DIR / path.name
-    if not rebuild and not path.exists() and bundled.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(bundled, path)  # into the cache: the package folder is never written
+    path = cache_file(cache_dir, f"{bundle.name}-{name}-{_key_digest(key)}.pt", rebuild)
     if path.exists() and not rebuild:
         loaded = _read(path, name, config, key)
         if loaded is not None:
@@ -150,10 +144,7 @@ def load_or_pretrain_resnet(
     model = CifarResNet(config)
     metrics = train_multitask(model, bundle, pretrain, progress=progress)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"key": key, "state_dict": state, "metrics": metrics}, tmp)
-    tmp.replace(path)  # atomic: an interrupted save never leaves a half-written cache file
+    save_cache(path, {"key": key, "state_dict": state, "metrics": metrics})
     return PretrainedNetwork(name, config, state, key, metrics, path)
 
 

@@ -350,22 +350,34 @@ def load_or_pretrain(
     hardware = get_hardware(hardware)
     model_config = model_config or model_config_for(bundle.input_shape)
     key = cache_key(bundle.name, model_config, config, hardware)
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"{bundle.name}-{_key_digest(key)}.pt"
-    bundled = BUNDLED_DIR / path.name
-    if not rebuild and not path.exists() and bundled.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(bundled, path)  # into the cache: the package folder is never written
+    path = cache_file(cache_dir, f"{bundle.name}-{_key_digest(key)}.pt", rebuild)
     if path.exists() and not rebuild:
         loaded = _read_cache(path, key, model_config, bundle, hardware)
         if loaded is not None:
             return loaded
     model, metrics = pretrain(bundle, config, hardware, model_config, progress)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"key": key, "weights": _weights(model, False), "metrics": metrics}, tmp)
-    tmp.replace(path)  # atomic: an interrupted save never leaves a half-written cache file
+    save_cache(path, {"key": key, "weights": _weights(model, False), "metrics": metrics})
     return PretrainedModel(model, bundle, key, metrics, path)
+
+
+def cache_file(cache_dir: str | Path | None, name: str, rebuild: bool = False) -> Path:
+    """The cache file ``name`` (in ``cache_dir``, default :func:`default_cache_dir`), first
+    copied from the package's shipped files when it is one of them and not cached yet."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = folder / name
+    bundled = BUNDLED_DIR / name
+    if not rebuild and not path.exists() and bundled.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bundled, path)  # into the cache: the package folder is never written
+    return path
+
+
+def save_cache(path: Path, payload: dict[str, Any]) -> None:
+    """Write a cache file atomically: an interrupted save never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
 
 
 def _read_cache(
