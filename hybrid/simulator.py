@@ -358,6 +358,10 @@ class CachedEvaluator:
         self._probe_inputs: list[torch.Tensor] | None = None
         self._probe_outputs: list[torch.Tensor] | None = None
         self._plan = plan_forward(self.model, self.layer_names)
+        # Per step, the steps it reads and the last step reading it: computed once per plan,
+        # not at every evaluation (the environment's step runs several evaluations).
+        self._plan_refs = [_refs((s.args, s.kwargs)) for s in self._plan or ()]
+        self._last_use = _last_uses(self._plan) if self._plan is not None else ()
         self.tile_variation: Callable[[HybridLayer, int, int], None] | None = None
         """Called as ``tile_variation(layer, index, programming_id)`` before a tile is programmed
         or read: a per-chip process variation (``hybrid.variation.TileVariation``); its draw
@@ -515,14 +519,14 @@ class CachedEvaluator:
                     self.stats.activation_hits += 1
                     values[index], ready[index] = value, True
                     continue
-            stack.extend(_refs((step.args, step.kwargs)))
-        last_use = _last_uses(plan)
+            stack.extend(self._plan_refs[index])
+        last_use = self._last_use
         for index, step in enumerate(plan):
             if needed[index] and not ready[index]:
                 values[index] = self._run_step(index, step, values, images)
                 # Drop what no later step reads (a ResNet's activations on the evaluation
                 # batch are tens of MB each; the memoised ones live on in the cache).
-                for ref in _refs((step.args, step.kwargs)):
+                for ref in self._plan_refs[index]:
                     if last_use[ref] == index:
                         values[ref] = None
         return values[-1]
