@@ -32,8 +32,10 @@ operation whose bits depend on how it is called (the BLAS picks its kernel, henc
 summation order, by layout): AIHWKit's ``unfolded @ weight.T`` with the tile's weight
 parameter makes ``torch.matmul`` copy the unfolded input to row-major and call one ``mm``,
 and that ``mm`` is what runs here, on rows already row-major. Rather than rely on that
-dispatch rule, :func:`row_major_matmul_is_exact` checks it once per shape on this machine and
-torch, and AIHWKit's layout is used if it does not hold.
+dispatch rule, :func:`matmul_folds_to_one_mm` watches torch dispatch it once (which aten
+operations ``torch.matmul`` runs for that layout: one ``mm`` on a row-major copy, and no
+``bmm``); where it does not, :func:`row_major_matmul_is_exact` compares the two products once
+per shape on this machine, and AIHWKit's layout is used if they differ.
 
 Anything the fast path does not reproduce (training mode, learned input ranges, input noise,
 stochastic rounding, other noise/bound management types, CUDA, indexed convolutions) is
@@ -616,12 +618,14 @@ def _conv_matmul(weight: torch.Tensor, rows: torch.Tensor, n: int, positions: in
     For a weight that requires grad (a tile's parameter), ``torch.matmul`` copies it to
     row-major and calls one ``mm``, which is exactly ``rows @ weight.T`` on the row-major rows
     here; otherwise it multiplies batch by batch in the transposed layout, whose BLAS kernel
-    may sum in another order. :func:`row_major_matmul_is_exact` checks which case holds on this
-    machine and torch, once per shape; if the row-major product is not the same, the rows are
-    put back into AIHWKit's layout.
+    may sum in another order. :func:`matmul_folds_to_one_mm` checks the first case once (it
+    holds for every shape when it holds), :func:`row_major_matmul_is_exact` the result once per
+    shape otherwise; if the row-major product is not the same, the rows are put back into
+    AIHWKit's layout.
     """
     k = rows.shape[-1]
-    if row_major_matmul_is_exact(
+    folds = matmul_folds_to_one_mm(weight.dtype, weight.requires_grad, min(n, 2))
+    if folds or row_major_matmul_is_exact(
         n, positions, k, weight.shape[0], weight.dtype, weight.requires_grad
     ):
         return rows @ weight.T
@@ -654,3 +658,39 @@ def row_major_matmul_is_exact(
         reference = (unfolded.transpose(1, 2) @ weight.T).reshape(n * positions, out)
         rows = unfolded.transpose(1, 2).reshape(n * positions, k)
         return torch.equal(rows @ weight.T, reference)
+
+
+@lru_cache(maxsize=8)
+def matmul_folds_to_one_mm(
+    dtype: torch.dtype = torch.float32, requires_grad: bool = True, batch: int = 2
+) -> bool:
+    """Whether ``torch.matmul`` of AIHWKit's transposed unfold layout (N, P, K) by
+    ``weight.T`` runs as one ``mm`` on a row-major (N * P, K) copy and no batched product.
+
+    Then AIHWKit's product is ``mm(rows, weight.T)`` on the same row-major rows as here: the
+    same call on the same values, whatever P, K and the output width. Torch's rule
+    (``should_fold`` in ATen's ``matmul``) folds when the weight requires grad; whether the
+    folded input is a row-major copy depends only on N being 1 (a view then, column-major) or
+    more. Observed once per dtype, ``requires_grad`` flag and ``batch`` (give ``min(N, 2)``) by
+    recording the aten operations torch dispatches on a tiny input, rather than trusted;
+    :func:`row_major_matmul_is_exact` is the per-shape check where it does not hold.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    products: list[tuple[str, bool]] = []
+
+    class _Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            name = str(func.overloadpacket.__name__)
+            if name in ("mm", "bmm", "addmm", "baddbmm", "matmul", "mv", "dot"):
+                products.append((name, bool(args[0].is_contiguous())))
+            return func(*args, **(kwargs or {}))
+
+    generator = torch.Generator().manual_seed(0)
+    unfolded = torch.randn((batch, 5, 3), generator=generator, dtype=dtype).transpose(1, 2)
+    weight = torch.nn.Parameter(
+        torch.randn((4, 5), generator=generator, dtype=dtype), requires_grad=requires_grad
+    )
+    with torch.no_grad(), _Record():
+        unfolded @ weight.T
+    return products == [("mm", True)]

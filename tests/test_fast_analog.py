@@ -183,3 +183,18 @@ def test_a_prepared_input_of_another_layer_is_an_error() -> None:
     prepared = fast_analog.prepare_input(layer.analog, x)
     with pytest.raises(ValueError, match="prepare it with prepare_input"):
         fast_analog.analog_forward(other.analog, prepared)
+
+
+@pytest.mark.parametrize(
+    ("n", "positions", "k", "out"), [(2, 9, 27, 16), (64, 64, 144, 32), (360, 16, 576, 64)]
+)
+def test_the_one_time_dispatch_check_implies_the_per_shape_one(
+    n: int, positions: int, k: int, out: int
+) -> None:
+    # The dispatch check stands in for the per-shape product comparison: where it says the
+    # product folds into one row-major mm, the two products agree bit for bit at every shape.
+    assert fast_analog.matmul_folds_to_one_mm(torch.float32, True, min(n, 2))
+    assert fast_analog.row_major_matmul_is_exact(n, positions, k, out, torch.float32, True)
+    # A column-major view (one image) or a weight without grad is not the folded row-major mm.
+    assert not fast_analog.matmul_folds_to_one_mm(torch.float32, True, 1)
+    assert not fast_analog.matmul_folds_to_one_mm(torch.float32, False, 2)
