@@ -160,7 +160,15 @@ def _enabled() -> bool:
 def _extension() -> Any:
     """The compiled extension, or None where it cannot be built (logged once)."""
     try:
-        from torch.utils.cpp_extension import load_inline
+        # Importing torch's extension loader warns "No CUDA runtime is found" on every CPU
+        # machine with a CUDA build of torch: true, and irrelevant to a C++-only extension.
+        torch_log = logging.getLogger("torch.utils.cpp_extension")
+        level = torch_log.level
+        torch_log.setLevel(logging.ERROR)
+        try:
+            from torch.utils.cpp_extension import load_inline
+        finally:
+            torch_log.setLevel(level)
 
         return load_inline(
             name="hybrid_fused_unfold",
