@@ -75,6 +75,10 @@ class TrainConfig:
     timesteps: int | None = None
     """total environment steps (default 50000, 4096 on HybridTraining-v0; --resume keeps the
     run's own total unless given; the steps already done count towards it)"""
+    max_minutes: float | None = None
+    """wall-clock budget of this invocation in minutes (environments, imitation and PPO
+    included): PPO stops at the first step past it and the run is saved as finished with the
+    steps done (config.json records the stop); None: no budget, --timesteps alone decides"""
     seed: int = 0
     """seeds PPO, the environments' chip draws and the comparison"""
     train_chips: int | None = None
@@ -273,6 +277,8 @@ def check_options(config: TrainConfig) -> None:
     if config.timesteps is not None:
         # 0 steps only make sense when they save a transferred agent untouched.
         require_int("timesteps", config.timesteps, 0 if config.init_from is not None else 1)
+    if config.max_minutes is not None:
+        require_number("max_minutes", config.max_minutes, 0.0, low_open=True)
     require_int("seed", config.seed, 0)
     require_int("n_envs", config.n_envs, 1)
     require_int("n_steps", config.n_steps, 2)

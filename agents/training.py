@@ -242,6 +242,22 @@ class StopAfter(BaseCallback):
         return True
 
 
+class WallClockBudget(BaseCallback):
+    """Stop PPO at the first step after ``seconds`` have passed since ``start``
+    (``time.perf_counter()``): a training budget in wall-clock time."""
+
+    def __init__(self, start: float, seconds: float) -> None:
+        super().__init__()
+        self.start, self.seconds = start, seconds
+        self.stopped = False
+
+    def _on_step(self) -> bool:
+        if time.perf_counter() - self.start >= self.seconds:
+            self.stopped = True
+            return False
+        return True
+
+
 def save_checkpoint(model: BaseAlgorithm, venv: VecNormalize, out: Path, tag: str) -> Path:
     """Save the model and its normaliser under checkpoints/ with the step count in the name."""
     model_path, normaliser_path = checkpoint_paths(out, model.num_timesteps, tag)
@@ -298,6 +314,7 @@ def training_env_kwargs(env_id: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> Path:
     """Train (or resume) and return the run folder."""
+    began = time.perf_counter()
     out = config.run_dir
     config, kwargs, run = prepare(config)
     # Build one environment here first: pretrain (or load) the model once so the worker
@@ -400,10 +417,18 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
         ),
         *extra_callbacks,
     ]
+    budget = (
+        WallClockBudget(began, config.max_minutes * 60.0)
+        if config.max_minutes is not None
+        else None
+    )
+    if budget is not None:
+        callbacks.append(budget)
     run["result"] = {"status": "running", "num_timesteps": model.num_timesteps}
     write_run_config(out, run)
 
     remaining = config.timesteps - model.num_timesteps
+    steps_before = model.num_timesteps
     start = time.perf_counter()
     interrupted = False
     try:
@@ -433,10 +458,14 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
         "status": "interrupted" if interrupted else "finished",
         "num_timesteps": int(model.num_timesteps),
         "train_wall_s": round(wall_s, 1),
-        "steps_per_s": round(max(remaining, 0) / wall_s, 1)
+        "steps_per_s": round((model.num_timesteps - steps_before) / wall_s, 1)
         if wall_s > 0 and remaining > 0
         else None,
     }
+    if budget is not None:
+        run["result"]["max_minutes"] = config.max_minutes
+        run["result"]["stopped_by_max_minutes"] = budget.stopped
+        run["result"]["invocation_wall_s"] = round(time.perf_counter() - began, 1)
     write_run_config(out, run)
     venv.close()
     eval_env.close()

@@ -88,6 +88,31 @@ def test_interrupt_and_resume_carry_the_step_count_on(
     assert agents.load_agent(out).model.num_timesteps == 2048
 
 
+def test_a_wall_clock_budget_stops_training_and_saves_the_run(
+    tmp_path: Path, cli_error, train_main
+):
+    out = tmp_path / "run"
+    # A budget already spent when PPO starts (building the environments takes longer): PPO
+    # stops at its first step, and the run is a finished, loadable one that says why.
+    config = TrainConfig(
+        timesteps=2048,
+        out=out,
+        seed=0,
+        n_envs=1,
+        progress=False,
+        compare_episodes=0,
+        max_minutes=1e-4,
+        envelope_chips=1,
+    )
+    train(config)
+    result = json.loads((out / "config.json").read_text())["result"]
+    assert result["status"] == "finished" and result["stopped_by_max_minutes"] is True
+    assert 1 <= result["num_timesteps"] < 2048
+    assert agents.load_agent(out).model.num_timesteps == result["num_timesteps"]
+    message = cli_error(train_main, ["--max-minutes", "0", "--out", str(tmp_path / "x"), *FAST])
+    assert "--max-minutes must be" in message
+
+
 @pytest.mark.parametrize(
     "weights, needle",
     [("energy=lots", "not a number"), ("bogus=1", "valid keys"), ("energy=-1", ">= 0")],
