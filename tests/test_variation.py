@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,7 @@ def test_chip_placements_figure_shows_two_chips_and_the_schedule(
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "chip_placements.py"
     spec = importlib.util.spec_from_file_location("chip_placements", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
     main = module.main
     argv = ["--policy", "saving-vs-noise", "--candidates", "3", "--heuristic-params", str(params)]
