@@ -1,9 +1,10 @@
 """How the command lines end: one line on standard error and an exit code, never a traceback.
 
-Library code raises ``ValueError`` (``RunFolderError`` is one) or, for missing data,
-``DatasetNotFoundError``, with one line that names the fix; ``train_agent.py`` and
-``evaluate.py`` run their work through :func:`run_main`, which turns those into an exit code.
-A bug (any other exception) still shows its traceback.
+Every command line declares its options as a dataclass parsed by tyro. Library code raises
+``ValueError`` (``RunFolderError`` is one) or, for missing data, ``DatasetNotFoundError``, with
+one line that names the fix; ``train_agent.py``, ``evaluate.py`` and the benchmarks run their
+work through :func:`run_main`, which turns those into an exit code. A bug (any other exception)
+still shows its traceback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from hybrid.data import DatasetNotFoundError
 
 EXIT_USAGE = 2
-"""Exit code of a configuration error (argparse's and tyro's convention)."""
+"""Exit code of a configuration error (the code tyro exits with on a bad option)."""
 EXIT_INTERRUPTED = 130
 """Exit code after Ctrl-C (128 + SIGINT)."""
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, DatasetNotFoundError)

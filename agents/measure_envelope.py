@@ -6,9 +6,12 @@ A command line, not library code: nothing in the packages imports this module.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+import tyro
 
 from agents.cli import run_main
 from agents.ppo import load_agent
@@ -21,12 +24,18 @@ from agents.run_folder import (
 from agents.shield import ANALOG_ENVELOPE_KEY, analog_envelope
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass
+class Options:
     """``python -m agents.measure_envelope RUN``: (re)measure a run's behaviour envelope into
     its config.json (runs trained before it existed)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("run", type=Path, help="run folder")
-    args = parser.parse_args(argv)
+
+    run: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="RUN")]]
+    """run folder"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and measure; bad input exits with code 2 and one line."""
+    args = tyro.cli(Options, args=argv)
 
     def measure() -> None:
         config = read_run_config(args.run)

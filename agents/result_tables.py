@@ -19,13 +19,15 @@ NAME is one of :data:`TABLES`, or ``run:FILE`` for the policy table of one
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import re
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+
+import tyro
 
 from agents import speed_tables
 from envs.chips import TEST_CHIP_OFFSET
@@ -614,13 +616,20 @@ def markdown_files(root: Path) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
 
 
+@dataclass
+class Options:
+    """``python -m agents.result_tables``: rewrite every results table from docs/results/."""
+
+    root: Path = Path(".")
+    """the repository root"""
+    check: bool = False
+    """change nothing; exit 1 if a table is out of date"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path("."), help="the repository root")
-    parser.add_argument(
-        "--check", action="store_true", help="change nothing; exit 1 if a table is out of date"
-    )
-    args = parser.parse_args(argv)
+    """Rewrite (or with ``--check`` only list) the stale tables; exit 0, 1 (stale with
+    ``--check``) or 2 (a results file is missing or malformed)."""
+    args = tyro.cli(Options, args=argv, description=__doc__.splitlines()[0])
     global RESULTS
     default, RESULTS = RESULTS, args.root / "docs" / "results"
     stale = []

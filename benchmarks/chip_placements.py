@@ -19,15 +19,16 @@ chips (``agents.schedule.tune_schedule``, reset seeds ``0..seeds-1``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import tyro
 
 import agents
 import envs
@@ -39,7 +40,31 @@ from agents.schedule import tune_schedule
 from envs.chips import TEST_CHIP_OFFSET
 
 
-def schedule_setting(args: argparse.Namespace, kwargs: dict[str, Any]) -> dict[str, Any]:
+@dataclass
+class Options:
+    """Draw a policy's placements on two held-out chips beside the schedule's."""
+
+    out: Path
+    """the figure (PNG)"""
+    model: Path | None = None
+    """a trained run (its agent)"""
+    policy: str | None = None
+    """a rule's name (default: the run's ppo)"""
+    scenario: str | None = None
+    """without --model; default varied-chips"""
+    dataset: str | None = None
+    """without --model; default digits"""
+    chips: str = ""
+    """two held-out chips, e.g. 1000,1003"""
+    candidates: int = 8
+    """held-out chips to choose from"""
+    heuristic_params: Path | None = None
+    """tuned parameters"""
+    seeds: int = 5
+    """tuning episodes for the schedule"""
+
+
+def schedule_setting(args: Options, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The schedule's parameters: from a file, the run's ``heuristics.json``, or tuned now."""
     path = args.heuristic_params
     if path is None and args.model is not None and (args.model / "heuristics.json").is_file():
@@ -76,23 +101,12 @@ def chip_label(env: Any, chip: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line (``argv`` for tests); the exit code."""
-    return run_main(lambda: place(argv))
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    return run_main(lambda: place(options))
 
 
-def place(argv: Sequence[str] | None) -> None:
-    """Parse the options, run the episodes, draw the figure."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=None, help="a trained run (its agent)")
-    parser.add_argument("--policy", default=None, help="a rule's name (default: the run's ppo)")
-    parser.add_argument("--scenario", default=None, help="without --model; default varied-chips")
-    parser.add_argument("--dataset", default=None, help="without --model; default digits")
-    parser.add_argument("--chips", default="", help="two held-out chips, e.g. 1000,1003")
-    parser.add_argument("--candidates", type=int, default=8, help="held-out chips to choose from")
-    parser.add_argument("--heuristic-params", type=Path, default=None, help="tuned parameters")
-    parser.add_argument("--seeds", type=int, default=5, help="tuning episodes for the schedule")
-    parser.add_argument("--out", type=Path, required=True, help="the figure (PNG)")
-    args = parser.parse_args(argv)
-
+def place(args: Options) -> None:
+    """Run the episodes, draw the figure."""
     if args.model is not None:
         kwargs = env_kwargs_from_config(read_run_config(args.model))
     else:

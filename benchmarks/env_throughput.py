@@ -34,7 +34,6 @@ thread per process (``--threads`` changes it).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import statistics
@@ -45,13 +44,14 @@ import unittest.mock
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium
 import numpy as np
 import torch
 import torch.nn.functional as F
+import tyro
 from tqdm.auto import tqdm
 
 import agents
@@ -76,31 +76,24 @@ FORWARD_AGE_S = 3600.0
 class Args:
     """Every setting of the benchmark; this dataclass is the command line."""
 
-    steps: int = field(
-        default=240, metadata={"help": "random-action steps per dataset (cold cache)"}
-    )
-    warm_episodes: int = field(
-        default=50, metadata={"help": "episodes of the cycling policy per dataset (warm cache)"}
-    )
-    naive_repeats: int = field(
-        default=5, metadata={"help": "naive full re-evaluations timed per dataset (median)"}
-    )
-    threads: int = field(
-        default=1, metadata={"help": "torch intra-op threads (the environment runs one)"}
-    )
-    datasets: str = field(
-        default="digits,digits32", metadata={"help": "comma-separated datasets to measure"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of the random actions and resets"})
-    forward_repeats: int = field(
-        default=7, metadata={"help": "timed repeats of each forward in (d) (best of)"}
-    )
-    oracle_episodes: int = field(
-        default=1, metadata={"help": "oracle episodes per dataset and path in (f); 0 skips"}
-    )
-    ppo_steps: int = field(
-        default=2048, metadata={"help": "PPO training steps per dataset in (g); 0 skips"}
-    )
+    steps: int = 240
+    """random-action steps per dataset (cold cache)"""
+    warm_episodes: int = 50
+    """episodes of the cycling policy per dataset (warm cache)"""
+    naive_repeats: int = 5
+    """naive full re-evaluations timed per dataset (median)"""
+    threads: int = 1
+    """torch intra-op threads (the environment runs one)"""
+    datasets: str = "digits,digits32"
+    """comma-separated datasets to measure"""
+    seed: int = 0
+    """seed of the random actions and resets"""
+    forward_repeats: int = 7
+    """timed repeats of each forward in (d) (best of)"""
+    oracle_episodes: int = 1
+    """oracle episodes per dataset and path in (f); 0 skips"""
+    ppo_steps: int = 2048
+    """PPO training steps per dataset in (g); 0 skips"""
 
 
 @dataclass(frozen=True)
@@ -163,19 +156,6 @@ class ForwardCost:
     tile states computed beforehand, the batch's conv1 input prepared by an earlier chip."""
     evaluator_first_s: float
     """The same, for an evaluator's first evaluation (no input prepared yet)."""
-
-
-def parse_args(argv: Sequence[str] | None = None) -> Args:
-    """The command line, generated from :class:`Args`."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for option in dataclasses.fields(Args):
-        parser.add_argument(
-            f"--{option.name.replace('_', '-')}",
-            type=type(option.default),
-            default=option.default,
-            help=f"{option.metadata['help']} (default {option.default})",
-        )
-    return Args(**vars(parser.parse_args(argv)))
 
 
 def naive_cost(
@@ -585,9 +565,14 @@ def measure(dataset: str, args: Args) -> DatasetResult:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    args = tyro.cli(Args, args=argv, description=__doc__.split("\n\n")[0])
+    return run_main(lambda: report(args))
+
+
+def report(args: Args) -> None:
     """Measure every requested dataset and print the tables."""
-    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
     results = {dataset: measure(dataset, args) for dataset in datasets}
@@ -738,4 +723,4 @@ def _ms(seconds: float) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -14,15 +14,17 @@ scale and policy) and ``generalisation.json`` (the rows and the command) to ``--
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import tyro
 
 import agents
 from agents.cli import require_int, run_main
@@ -34,6 +36,22 @@ from envs.chips import TEST_CHIP_OFFSET, episode_chips, held_out_pool
 
 POLICIES = ("ppo", "ppo-bare", "all-digital", "greedy")
 """What each run is compared with: the shielded agent, the bare agent, two rules."""
+SCRIPT = "benchmarks/generalisation.py"
+"""How the report's ``command`` names this script when ``main`` is given ``argv``."""
+
+
+@dataclass
+class Options:
+    """Measure trained agents under stronger drift than they trained on."""
+
+    runs: tyro.conf.Positional[Annotated[list[Path], tyro.conf.arg(metavar="RUN [RUN ...]")]]
+    """run folders (one per training seed)"""
+    episodes: int = 20
+    """held-out chips per run"""
+    scales: str = "1,2"
+    """drift multipliers, comma-separated"""
+    out: Path = Path("docs/results/generalisation")
+    """output folder: generalisation.csv and generalisation.json"""
 
 
 def measure(run: Path, scale: float, episodes: int) -> list[dict[str, Any]]:
@@ -87,14 +105,17 @@ def measure(run: Path, scale: float, episodes: int) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run folders (one per training seed)")
-    parser.add_argument("--episodes", type=int, default=20, help="held-out chips per run")
-    parser.add_argument("--scales", default="1,2", help="drift multipliers, comma-separated")
-    parser.add_argument("--out", type=Path, default=Path("docs/results/generalisation"))
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    command = sys.argv if argv is None else [SCRIPT, *argv]
+    return run_main(lambda: generalise(options, command))
+
+
+def generalise(args: Options, command: list[str]) -> None:
+    """Measure every run at every drift multiplier; print and write the rows."""
+    if not args.runs:
+        raise ValueError("give one or more run folders (one per training seed)")
     require_int("episodes", args.episodes, 2)  # a 95% CI needs two chips
     scales = [float(s) for s in args.scales.split(",")]
     rows: list[dict[str, Any]] = []
@@ -121,10 +142,10 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     (args.out / "generalisation.json").write_text(
-        json.dumps({"command": sys.argv, "rows": rows}, indent=2) + "\n"
+        json.dumps({"command": command, "rows": rows}, indent=2) + "\n"
     )
     print(f"wrote {args.out}/generalisation.csv and .json")
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

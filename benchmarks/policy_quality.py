@@ -40,7 +40,6 @@ test: a full run trains one agent per (dataset, scenario) and takes many minutes
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -50,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tyro
 
 import agents
 import envs
@@ -66,6 +66,40 @@ SCRIPT = "benchmarks/policy_quality.py"
 """How the report's ``command`` names this script."""
 STATIC = ("all-digital", "all-analog", "keep-first-last-digital")
 """Placements that never change over the deployment."""
+
+
+@dataclasses.dataclass
+class Options:
+    """Measure the learned policy against every heuristic, and the four targets."""
+
+    datasets: str = "digits"
+    """comma-separated; digits32 trains from scratch in about ten minutes on 2 cores (README,
+    Speed)"""
+    scenarios: str = ",".join(envs.SCENARIOS)
+    """comma-separated named scenarios: one run is trained and measured per dataset and
+    scenario"""
+    model: list[Path] | None = None
+    """measure this run only (skips training); several runs: training seeds of one scenario, the
+    rules run once and the seeds pooled"""
+    runs: Path = Path("runs/quality")
+    """where trained runs go (reused when present)"""
+    episodes: int = 20
+    """held-out chips per policy (20: paired CIs of about ±0.4 on the embedded dataset)"""
+    timesteps: int | None = None
+    """training steps (default: train_agent.py's)"""
+    drift_scale: float = 2.0
+    """target 4 (generalisation): the default scenario's agent under this times its drift"""
+    out: Path = Path("results/policy_quality.json")
+    """JSON file of every measured figure, the target lines and each run's configuration"""
+    skip: str = ""
+    """comma-separated heuristics to leave out (e.g. oracle, whose exhaustive search takes about
+    20 s per episode on the CIFAR-sized network here); a skipped oracle makes target 1
+    unmeasured"""
+    workers: int = 0
+    """run the episodes as Ray tasks, this many at a time (same numbers; needs pip install -e
+    '.[ray]'); 0: in this process. Sweeps over seeds: python -m agents.sweep"""
+    address: str | None = None
+    """with --workers: the Ray cluster (auto, HOST:PORT)"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,68 +403,16 @@ def generalisation(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: bad input exits with code 2 and one line (``agents.cli.run_main``)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--datasets",
-        default="digits",
-        help="comma-separated; digits32 trains from scratch in about ten minutes on 2 cores "
-        "(README, Speed)",
-    )
-    parser.add_argument("--scenarios", default=",".join(envs.SCENARIOS))
-    parser.add_argument(
-        "--model",
-        type=Path,
-        nargs="+",
-        default=None,
-        help="measure this run only (skips training); several runs: training seeds of one "
-        "scenario, the rules run once and the seeds pooled",
-    )
-    parser.add_argument(
-        "--runs",
-        type=Path,
-        default=Path("runs/quality"),
-        help="where trained runs go (reused when present)",
-    )
-    parser.add_argument(
-        "--episodes",
-        type=int,
-        default=20,
-        help="held-out chips per policy (20: paired CIs of about ±0.4 on the embedded dataset)",
-    )
-    parser.add_argument(
-        "--timesteps", type=int, default=None, help="training steps (default: train_agent.py's)"
-    )
-    parser.add_argument("--drift-scale", type=float, default=2.0)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results/policy_quality.json"),
-        help="JSON file of every measured figure, the target lines and each run's configuration",
-    )
-    parser.add_argument(
-        "--skip",
-        default="",
-        help="comma-separated heuristics to leave out (e.g. oracle, whose exhaustive search "
-        "takes about 20 s per episode on the CIFAR-sized network here); a skipped oracle makes "
-        "target 1 unmeasured",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="run the episodes as Ray tasks, this many at a time (same numbers; needs "
-        "pip install -e '.[ray]'); 0: in this process. Sweeps over seeds: python -m agents.sweep",
-    )
-    parser.add_argument(
-        "--address", default=None, help="with --workers: the Ray cluster (auto, HOST:PORT)"
-    )
-    args = parser.parse_args(argv)
-    args.command = [SCRIPT, *(sys.argv[1:] if argv is None else argv)]
-    return run_main(lambda: benchmark(args))
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    command = [SCRIPT, *(sys.argv[1:] if argv is None else argv)]
+    return run_main(lambda: benchmark(options, command))
 
 
-def benchmark(args: argparse.Namespace) -> None:
-    """Measure (training what is missing), print the tables and targets, write ``args.out``."""
+def benchmark(args: Options, command: list[str]) -> None:
+    """Measure (training what is missing), print the tables and targets, write ``args.out``
+    with the ``command`` that produced it."""
+    if args.model is not None and not args.model:
+        raise ValueError("--model takes one or more run folders")
     require_int("episodes", args.episodes, 2)  # a 95% CI needs two chips
     ray = RayOptions(args.workers, args.address)
 
@@ -543,11 +525,12 @@ def benchmark(args: argparse.Namespace) -> None:
             f"({sum(pooled['beats'].values())} on evaluation images)"
         )
     print("\n".join(lines))
-    write_report(args, results, general, train_wall, lines, pooled)
+    write_report(args, command, results, general, train_wall, lines, pooled)
 
 
 def write_report(
-    args: argparse.Namespace,
+    args: Options,
+    command: list[str],
     results: dict[tuple[str, str], dict[str, Any]],
     general: dict[str, Any],
     train_wall: dict[tuple[str, str], float],
@@ -557,7 +540,7 @@ def write_report(
     """Every figure of the run as JSON (per-episode records left out), with what produced it;
     with several training seeds, their pooled margins."""
     report = {
-        "command": args.command,
+        "command": command,
         "episodes": args.episodes,
         "targets": lines,
         "generalisation": general,

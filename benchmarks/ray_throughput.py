@@ -20,21 +20,43 @@ Results (README, "Running on Ray (a cluster)") are wall-clock rates on the machi
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import tyro
 
 import agents
 import envs
-from agents.cli import run_main
+from agents.cli import require, run_main
 from agents.distributed import connect, run_policies
 from agents.evaluation import run_episode
 from agents.run_folder import make_env_from_config
 from agents.training import make_vec_env
 from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
+
+
+@dataclass
+class Options:
+    """Time the serial and the Ray paths of evaluation and rollouts."""
+
+    workers: list[int] = field(default_factory=lambda: [1, 2])
+    """Ray paths to time: this many workers each"""
+    address: str | None = None
+    """Ray cluster; default a local Ray"""
+    cpus: int = 2
+    """CPUs of the local Ray"""
+    episodes: int = 6
+    """held-out chips per policy (evaluation)"""
+    policies: str = "greedy,saving-vs-noise,random"
+    """comma-separated policies (evaluation)"""
+    steps: int = 48
+    """rollout steps per environment"""
+    scenario: str = envs.DEFAULT_SCENARIO
+    """the named scenario"""
 
 
 def evaluation(
@@ -87,18 +109,15 @@ def rollouts(
     return rows
 
 
-def main() -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--address", default=None, help="Ray cluster; default a local Ray")
-    parser.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray")
-    parser.add_argument("--episodes", type=int, default=6)
-    parser.add_argument("--policies", default="greedy,saving-vs-noise,random")
-    parser.add_argument("--steps", type=int, default=48, help="rollout steps per environment")
-    parser.add_argument("--scenario", default=envs.DEFAULT_SCENARIO)
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    return run_main(lambda: compare(options))
 
+
+def compare(args: Options) -> None:
+    """Time both workloads on every path and print the rates."""
+    require(bool(args.workers), "workers", args.workers, "one or more worker counts")
     connect(args.address, num_cpus=args.cpus, option="ray_throughput.py")
     import ray
 
@@ -122,4 +141,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -27,17 +27,18 @@ could gain.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import tyro
 
 import agents
 import envs
@@ -49,6 +50,31 @@ from envs.chips import TEST_CHIP_OFFSET, first_chips
 
 GAP_RULES = ("all-digital", "saving-vs-noise", "greedy")
 """The rules run next to the schedule on the held-out chips (default parameters)."""
+
+
+@dataclass
+class Options:
+    """Survey each named scenario's decision landscape, or the schedule's gap to per-chip
+    choices."""
+
+    scenarios: str = ",".join(envs.SCENARIOS)
+    """comma-separated named scenarios"""
+    chips: int = 4
+    """chips averaged over"""
+    dataset: str = "digits"
+    """digits, digits32 or cifar10"""
+    schedule_gap: bool = False
+    """the schedule against per-chip choices"""
+    seeds: int = 5
+    """tuning episodes (schedule gap)"""
+    held_out: int = 8
+    """test chips (schedule gap)"""
+    oracle: bool = True
+    """run the oracle (schedule gap); --no-oracle skips it"""
+    out: Path | None = None
+    """write the schedule gap (JSON)"""
+    cache_mb: int = 512
+    """evaluation caches per environment (MiB)"""
 
 
 def placement_name(placement: tuple[int, ...], names: tuple[str, ...]) -> str:
@@ -178,23 +204,16 @@ def schedule_gap(
     }
 
 
-def main() -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenarios", default=",".join(envs.SCENARIOS))
-    parser.add_argument("--chips", type=int, default=4, help="chips averaged over")
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument(
-        "--schedule-gap", action="store_true", help="the schedule against per-chip choices"
-    )
-    parser.add_argument("--seeds", type=int, default=5, help="tuning episodes (schedule gap)")
-    parser.add_argument("--held-out", type=int, default=8, help="test chips (schedule gap)")
-    parser.add_argument("--no-oracle", action="store_true", help="skip the oracle (schedule gap)")
-    parser.add_argument("--out", type=Path, default=None, help="write the schedule gap (JSON)")
-    parser.add_argument(
-        "--cache-mb", type=int, default=512, help="evaluation caches per environment (MiB)"
-    )
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    command = ["benchmarks/scenario_landscape.py", *(sys.argv[1:] if argv is None else argv)]
+    return run_main(lambda: survey(options, command))
+
+
+def survey(args: Options, command: list[str]) -> None:
+    """Every scenario's landscape, or with ``--schedule-gap`` its schedule gap (written to
+    ``--out`` with the ``command``)."""
     if not args.schedule_gap:
         for scenario in args.scenarios.split(","):
             landscape(scenario, args.chips, args.dataset)
@@ -202,15 +221,13 @@ def main() -> None:
     if args.held_out < 2:
         raise ValueError("--held-out must be >= 2: the gaps are paired over held-out chips")
     results = [
-        schedule_gap(
-            scenario, args.dataset, args.seeds, args.held_out, not args.no_oracle, args.cache_mb
-        )
+        schedule_gap(scenario, args.dataset, args.seeds, args.held_out, args.oracle, args.cache_mb)
         for scenario in args.scenarios.split(",")
     ]
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         report = {
-            "command": ["benchmarks/scenario_landscape.py", *sys.argv[1:]],
+            "command": command,
             "results": results,
         }
         args.out.write_text(json.dumps(report, indent=2, default=float) + "\n")
@@ -218,4 +235,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -19,19 +19,34 @@ On ``HybridTraining-v0``'s own (training) chips, reset seeds ``0..seeds-1``, it 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import tyro
 
 import envs
 from agents.cli import run_main
 from agents.reporting import mean_ci95
+
+
+@dataclass
+class Options:
+    """Survey HybridTraining-v0: where to start, fixed placements, where to train, speed."""
+
+    scenario: str = envs.DEFAULT_SCENARIO
+    """the named scenario"""
+    seeds: int = 8
+    """episodes (reset seeds) per row"""
+    out: Path | None = None
+    """write the results as JSON"""
+
 
 PLACEMENTS: dict[str, list[int]] = {
     "all digital": [0, 0, 0, 0, 0, 0],
@@ -84,13 +99,14 @@ def show(label: str, row: dict[str, Any]) -> None:
     )
 
 
-def main() -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", default=envs.DEFAULT_SCENARIO)
-    parser.add_argument("--seeds", type=int, default=8, help="episodes (reset seeds) per row")
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    return run_main(lambda: survey(options))
+
+
+def survey(args: Options) -> None:
+    """Print the four parts; with ``--out``, write them as JSON."""
     seeds = range(args.seeds)
     result: dict[str, Any] = {"scenario": args.scenario, "seeds": args.seeds}
 
@@ -138,4 +154,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

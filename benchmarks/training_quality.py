@@ -25,13 +25,15 @@ It ends with one line per target: met or not, with the measured figure.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tyro
 
 import agents
 import envs
@@ -45,6 +47,18 @@ from envs.chips import TEST_CHIP_OFFSET, first_chips, held_out_pool
 
 RIVALS = ("threshold-training", "lionheart-training")
 """The rules the learned policy must beat beyond the CI: the paper's and LionHeart's."""
+
+
+@dataclass
+class Options:
+    """Measure trained HybridTraining-v0 agents against the training-time baselines."""
+
+    model: list[Path]
+    """HybridTraining-v0 runs (training seeds of one environment configuration)"""
+    episodes: int = 20
+    """distinct held-out chips"""
+    out: Path | None = None
+    """write the figures as JSON"""
 
 
 def held_out_env(config: dict[str, Any], episodes: int, **overrides: Any) -> Any:
@@ -190,19 +204,16 @@ def pool(results: list[dict[str, Any]]) -> dict[str, Any]:
     return pooled
 
 
-def main() -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--model",
-        type=Path,
-        nargs="+",
-        required=True,
-        help="HybridTraining-v0 runs (training seeds of one environment configuration)",
-    )
-    parser.add_argument("--episodes", type=int, default=20, help="distinct held-out chips")
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    return run_main(lambda: benchmark(options))
+
+
+def benchmark(args: Options) -> None:
+    """Measure every run (the baselines once), print the tables; with ``--out``, write them."""
+    if not args.model:
+        raise ValueError("--model takes one or more HybridTraining-v0 runs")
     require_int("episodes", args.episodes, 2)  # a 95% CI needs two chips
     first = environment_of(read_run_config(args.model[0]))
     for run in args.model[1:]:  # the baselines are shared: one environment for every run
@@ -230,4 +241,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -27,15 +27,17 @@ rules get a tuning budget of their own scenario, as the agent does.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import tyro
 
 import agents
 import envs
@@ -70,6 +72,38 @@ STREAM_RULES = ("noise-refresh", "scheduled-refresh")
 DESCENTS = ("schedule",)
 """Rules tuned by coordinate descent over per-layer integers (``agents.schedule.tune_schedule``)
 instead of a grid, on the same episodes (reset seeds and chips) as the sweeps."""
+SCRIPT = "benchmarks/tune_heuristics.py"
+"""How the report's ``command`` names this script when ``main`` is given ``argv``."""
+
+
+@dataclass
+class Options:
+    """Tune each heuristic's parameters on a model's training chips."""
+
+    model: Path | None = None
+    """tune for this run's model"""
+    scenario: str | None = None
+    """named scenario (default: the run's with --model, else envs.DEFAULT_SCENARIO)"""
+    dataset: str | None = None
+    """default: the run's with --model, else digits"""
+    network: str | None = None
+    """paper, resnet20 or resnet32"""
+    model_factory: str | None = None
+    """package.module:function"""
+    model_weights: str | None = None
+    """weights file for the model"""
+    reward_weights: str = ""
+    """e.g. energy=2,task_loss=50"""
+    env_config: str | None = None
+    """JSON file of environment options"""
+    seeds: int = 5
+    """reset seeds (episodes) per value"""
+    chips: int = 0
+    """chip_offset of the training pool"""
+    policies: str = ""
+    """comma-separated; empty: every tunable rule that acts"""
+    out: Path | None = None
+    """write the best values (JSON)"""
 
 
 def mean_return(env: Any, name: str, setting: dict[str, Any], seeds: int) -> float:
@@ -90,7 +124,7 @@ def descend(env: Any, name: str, seeds: int) -> tuple[dict[str, Any], list[dict[
     return best, rows, time.perf_counter() - start
 
 
-def environment_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+def environment_kwargs(args: Options) -> dict[str, Any]:
     """The environment to tune in: a run's, or the one the options describe."""
     kwargs: dict[str, Any] = {}
     if args.model is not None:
@@ -107,25 +141,16 @@ def environment_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
-def main() -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=None, help="tune for this run's model")
-    parser.add_argument("--scenario", default=None, help=f"default {envs.DEFAULT_SCENARIO}")
-    parser.add_argument("--dataset", default=None, help="default digits")
-    parser.add_argument("--network", default=None, help="paper, resnet20 or resnet32")
-    parser.add_argument("--model-factory", default=None, help="package.module:function")
-    parser.add_argument("--model-weights", default=None, help="weights file for the model")
-    parser.add_argument("--reward-weights", default="", help="e.g. energy=2,task_loss=50")
-    parser.add_argument("--env-config", default=None, help="JSON file of environment options")
-    parser.add_argument("--seeds", type=int, default=5, help="reset seeds (episodes) per value")
-    parser.add_argument("--chips", type=int, default=0, help="chip_offset of the training pool")
-    parser.add_argument(
-        "--policies", default="", help="comma-separated (default: every tunable rule that acts)"
-    )
-    parser.add_argument("--out", type=Path, default=None, help="write the best values (JSON)")
-    args = parser.parse_args()
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    command = sys.argv if argv is None else [SCRIPT, *argv]
+    return run_main(lambda: tune(options, command))
 
+
+def tune(args: Options, command: list[str]) -> None:
+    """Sweep (or descend) every policy; with ``--out``, write the best settings and the
+    ``command``."""
     kwargs = environment_kwargs(args)
     env = gym.make(envs.ENV_ID, **kwargs)
     unwrapped = env.unwrapped
@@ -181,7 +206,7 @@ def main() -> None:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         report = {
-            "command": sys.argv,
+            "command": command,
             "params": best_settings,
             "tuned_on": {
                 "env": kwargs,
@@ -195,4 +220,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -10,14 +10,15 @@ defaults of ``agents.training.TrainConfig`` come from this search (see README, R
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import gymnasium as gym
+import tyro
 
 import envs
 from agents.cli import run_main
@@ -46,15 +47,30 @@ CONFIGS: dict[str, dict] = {
 }
 
 
-def main() -> None:
+@dataclasses.dataclass
+class Options:
+    """Train every PPO configuration and rank them on validation chips."""
+
+    timesteps: int = 20_000
+    """training steps per configuration"""
+    episodes: int = 8
+    """validation episodes per configuration"""
+    configs: str = ",".join(CONFIGS)
+    """comma-separated names of CONFIGS"""
+    scenario: str = envs.DEFAULT_SCENARIO
+    """the named scenario"""
+    out: Path | None = None
+    """keep the runs here"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    return run_main(lambda: search(options))
+
+
+def search(args: Options) -> None:
     """Train every configuration and print the ranking."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--timesteps", type=int, default=20_000)
-    parser.add_argument("--episodes", type=int, default=8)
-    parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--scenario", default=envs.DEFAULT_SCENARIO)
-    parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
-    args = parser.parse_args()
     root = args.out or Path(tempfile.mkdtemp(prefix="tune_ppo_"))
     rows = []
     for name in args.configs.split(","):
@@ -82,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -12,14 +12,16 @@ to all-digital), the layers deployed analog and the wall time; the best value is
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import tyro
 
 import agents
 import envs
@@ -34,15 +36,28 @@ SWEEPS: dict[str, tuple[str, tuple[float, ...]]] = {
 """Policy -> (parameter, values tried): the paper's 0.8 and LionHeart's 2% among them."""
 
 
-def main() -> None:
-    """Command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", default=envs.DEFAULT_SCENARIO)
-    parser.add_argument("--seeds", type=int, default=8, help="reset seeds (episodes) per value")
-    parser.add_argument("--policies", default=",".join(SWEEPS), help="comma-separated")
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
-    args = parser.parse_args()
+@dataclass
+class Options:
+    """Tune each training-time baseline's parameter on the training chips."""
 
+    scenario: str = envs.DEFAULT_SCENARIO
+    """the named scenario"""
+    seeds: int = 8
+    """reset seeds (episodes) per value"""
+    policies: str = ",".join(SWEEPS)
+    """comma-separated"""
+    out: Path | None = None
+    """write the results as JSON"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line (``argv`` for tests); the exit code."""
+    options = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
+    return run_main(lambda: tune(options))
+
+
+def tune(args: Options) -> None:
+    """Sweep every policy's parameter and print the table; with ``--out``, write it."""
     env = gym.make(envs.TRAINING_ENV_ID, scenario=args.scenario)
     print(f"{envs.TRAINING_ENV_ID}, scenario {args.scenario}, reset seeds 0-{args.seeds - 1}")
     results: dict[str, list[dict[str, float]]] = {}
@@ -89,4 +104,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

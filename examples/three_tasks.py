@@ -16,10 +16,11 @@ the file. Results: README, "Your own model, tasks and data".
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import tyro
 from torch import nn
 
 from hybrid.data import DatasetBundle, load_dataset, same_labels
@@ -93,13 +94,21 @@ def train(epochs: int = 40, seed: int = 0, width: int = 128) -> tuple[ThreeTaskN
     return model, metrics
 
 
+@dataclass
+class Options:
+    """Train the three-task network digitally and save its weights."""
+
+    out: Path = Path("three_tasks.pt")
+    """weights file"""
+    epochs: int = 40
+    """passes over the training split"""
+    seed: int = 0
+    """seeds initialisation and batch order"""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: train and save the weights."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("three_tasks.pt"), help="weights file")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = tyro.cli(Options, args=argv, description=__doc__.split("\n\n")[0])
     model, metrics = train(args.epochs, args.seed)
     torch.save(model.state_dict(), args.out)
     accuracies = " / ".join(

@@ -16,12 +16,11 @@ and print its validation accuracy.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -166,15 +165,31 @@ def _read(
     return PretrainedNetwork(name, config, payload["state_dict"], key, metrics, path)
 
 
+ResNetName = Literal[tuple(RESNET_DEPTHS)]  # type: ignore[valid-type]
+"""The ResNets by name, as ``--network``'s choices."""
+
+
+@dataclass
+class ResNetOptions:
+    """The options of ``python -m hybrid.networks``: train (or load) a built-in ResNet."""
+
+    network: ResNetName = "resnet20"
+    """the ResNet"""
+    dataset: str = "digits32"
+    """digits32 or cifar10"""
+    data_dir: str | None = None
+    """folder holding CIFAR-10"""
+    cache_dir: str | None = None
+    """folder of pretrained files; None: $HYBRID_CACHE_DIR, else ~/.cache/hybrid_partition/models"""
+    rebuild: bool = False
+    """retrain even if cached"""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train (or load) a built-in ResNet and print its validation accuracy per task."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--network", default="resnet20", choices=list(RESNET_DEPTHS))
-    parser.add_argument("--dataset", default="digits32")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--rebuild", action="store_true", help="retrain even if cached")
-    args = parser.parse_args(argv)
+    import tyro  # the command line only: the library never parses options
+
+    args = tyro.cli(ResNetOptions, args=argv, description=__doc__.splitlines()[0])
     pretrained = load_or_pretrain_resnet(
         args.network, args.dataset, None, args.cache_dir, args.data_dir, args.rebuild
     )

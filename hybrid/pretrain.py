@@ -20,7 +20,6 @@ accuracy on both tasks with all layers digital, and all layers analog at 1 s and
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -445,19 +444,32 @@ def accuracy_report(
     return rows
 
 
+@dataclass
+class PretrainOptions:
+    """The options of ``python -m hybrid.pretrain``: pretrain (or load) the paper's network and
+    print its accuracy."""
+
+    dataset: str = "digits"
+    """digits, digits32 or cifar10"""
+    data_dir: str | None = None
+    """folder holding CIFAR-10"""
+    hardware: str = "paper-pcm"
+    """hardware preset for the analog rows"""
+    epochs: int = PretrainConfig.epochs
+    """passes over the training split"""
+    hardware_aware: bool = False
+    """train with weight noise"""
+    rebuild: bool = False
+    """retrain even if cached"""
+    repeats: int = 3
+    """programming draws per analog row"""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: pretrain (or load) and print the accuracy table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="digits", help="digits, digits32 or cifar10")
-    parser.add_argument("--data-dir", default=None, help="folder holding CIFAR-10")
-    parser.add_argument(
-        "--hardware", default="paper-pcm", help="hardware preset for the analog rows"
-    )
-    parser.add_argument("--epochs", type=int, default=PretrainConfig.epochs)
-    parser.add_argument("--hardware-aware", action="store_true", help="train with weight noise")
-    parser.add_argument("--rebuild", action="store_true", help="retrain even if cached")
-    parser.add_argument("--repeats", type=int, default=3, help="programming draws per analog row")
-    args = parser.parse_args(argv)
+    import tyro  # the command line only: the library never parses options
+
+    args = tyro.cli(PretrainOptions, args=argv, description=__doc__.split("\n\n")[0])
     config = PretrainConfig(epochs=args.epochs, hardware_aware=args.hardware_aware)
     pretrained = load_or_pretrain(
         args.dataset, config, args.hardware, data_dir=args.data_dir, rebuild=args.rebuild

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -18,15 +19,26 @@ ROOT = Path(__file__).resolve().parents[1]
 Main = Callable[[Sequence[str]], int]
 
 
-def load_script(name: str) -> Main:
-    """The ``main`` of a script (``train_agent``, ``evaluate``, ``benchmarks/policy_quality``),
-    loaded from its file: the scripts are not packages, and no test edits ``sys.path``."""
+def load_script_module(name: str) -> ModuleType:
+    """A script (``train_agent``, ``evaluate``, ``benchmarks/policy_quality``) loaded from its
+    file: the scripts are not packages, and no test edits ``sys.path``."""
     spec = importlib.util.spec_from_file_location(f"script_{Path(name).name}", ROOT / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while it loads
     spec.loader.exec_module(module)
-    return module.main
+    return module
+
+
+def load_script(name: str) -> Main:
+    """The ``main`` of a script, loaded from its file (:func:`load_script_module`)."""
+    return load_script_module(name).main
+
+
+@pytest.fixture(scope="session")
+def script_module() -> Callable[[str], ModuleType]:
+    """``script_module("benchmarks/tune_heuristics")``: the script's module, from its file."""
+    return load_script_module
 
 
 @pytest.fixture(scope="session")

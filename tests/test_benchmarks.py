@@ -1,5 +1,6 @@
 """The benchmark that produces README's headline table (``benchmarks/policy_quality.py``), end to
-end on the session's smoke run, and the one-line errors of bad benchmark input."""
+end on the session's smoke run, the one-line errors of bad benchmark input, and the commands the
+committed results record, which must still parse."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tyro
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_policy_quality_pools_training_seeds_into_the_headline_and_its_json(
@@ -57,3 +61,25 @@ def test_bad_benchmark_input_is_a_one_line_error(
     assert "pass the training seeds of one scenario" in cli_error(
         policy_quality_main, ["--model", str(smoke_run), str(other)]
     )
+
+
+def recorded_commands() -> list[list[str]]:
+    """Every benchmark command recorded in a results file under docs/results/."""
+    commands = []
+    for path in sorted((ROOT / "docs" / "results").rglob("*.json")):
+        command = json.loads(path.read_text())
+        command = command.get("command") if isinstance(command, dict) else None
+        if command and str(command[0]).startswith("benchmarks/"):
+            commands.append(command)
+    return commands
+
+
+def test_every_recorded_benchmark_command_still_parses(script_module):
+    commands = recorded_commands()
+    assert len(commands) > 40  # policy_quality's files, the schedule gaps, tuning, ...
+    for script, *argv in commands:
+        options = script_module(script.removesuffix(".py")).Options
+        try:
+            tyro.cli(options, args=argv)
+        except SystemExit:  # tyro's exit on an option it does not know, or a bad value
+            pytest.fail(f"a recorded command no longer parses: {script} {' '.join(argv)}")

@@ -3,7 +3,6 @@ the chips it was tuned on, and every comparison lists it."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,6 @@ from agents import make_policy, run_episode
 from agents.schedule import schedule_candidates, tune_schedule
 from envs import HybridPartitionEnv
 from envs.actions import ANALOG, DIGITAL, REPROGRAM
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +67,6 @@ def test_tuned_schedule_is_at_least_as_good_as_all_digital_on_its_chips(env):
     assert schedule_candidates(36)[0] == 0 and schedule_candidates(36)[-1] == 36
 
 
-def test_every_comparison_lists_the_schedule():
+def test_every_comparison_lists_the_schedule(script_module):
     assert "schedule" in agents.policy_names(envs.ENV_ID)
-    spec = importlib.util.spec_from_file_location(
-        "tune_heuristics", ROOT / "benchmarks" / "tune_heuristics.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert "schedule" in module.DESCENTS
+    assert "schedule" in script_module("benchmarks/tune_heuristics").DESCENTS

@@ -3,7 +3,6 @@ tiles only, and changes what the chip does."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -92,17 +91,13 @@ def test_chips_with_their_own_variation_behave_differently_and_reproducibly(vari
 
 
 def test_chip_placements_figure_shows_two_chips_and_the_schedule(
-    tmp_path, cache_dir, capsys, monkeypatch
+    tmp_path, cache_dir, capsys, monkeypatch, script_module
 ):
     monkeypatch.setenv(CACHE_DIR_ENV, str(cache_dir))
     params = tmp_path / "heuristics.json"
     params.write_text(json.dumps({"params": {"schedule": {"analog_steps": {"fc1": 5}}}}))
     out = tmp_path / "chips.png"
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "chip_placements.py"
-    spec = importlib.util.spec_from_file_location("chip_placements", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    main = module.main
+    main = script_module("benchmarks/chip_placements").main
     argv = ["--policy", "saving-vs-noise", "--candidates", "3", "--heuristic-params", str(params)]
     assert main([*argv, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
