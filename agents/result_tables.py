@@ -43,9 +43,19 @@ BLOCK = re.compile(
 POLICY_QUALITY_SCENARIOS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("paper", "", ("paper-3seeds.json", "paper-40chips.json")),
     ("no-compensation", "", ("no-compensation-3seeds.json", "no-compensation-40chips.json")),
-    ("strong-drift", "default", ("strong-drift-3seeds.json", "strong-drift-40chips.json")),
+    (
+        "strong-drift",
+        "default",
+        (
+            "strong-drift-3seeds.json",
+            "strong-drift-40chips.json",
+            "strong-drift-schedule-40chips.json",
+        ),
+    ),
     ("compensated-3x", "", ("compensated-3x-3seeds.json", "compensated-3x-40chips.json")),
     ("monthly-refresh", "", ("monthly-refresh-3seeds.json", "monthly-refresh-40chips.json")),
+    ("varied-chips", "", ("varied-chips-40chips.json",)),
+    ("weak-tile", "", ("weak-tile-40chips.json",)),
     (
         "stream-fast-drift",
         "warm start, PPO rate 1e-4",
@@ -227,9 +237,14 @@ def _policy_quality(unseen: bool) -> list[str]:
         f"Scored on the {split}; held-out chips from {TEST_CHIP_OFFSET} on, the number in the "
         "`chips` column; three training seeds pooled by chip (the agent's return per chip is "
         "the mean over the seeds, each rule's is subtracted: `ppo − it`, 95% CI over chips). "
-        "Each scenario was measured on 20 chips, then again on 40; both measurements are "
-        "shown. In brackets after a margin: how many seeds beat that rule beyond the CI on their "
-        "own.",
+        "A scenario first measured on 20 chips was measured again on 40, and both measurements "
+        "are shown; `varied-chips` and `weak-tile` were measured once, on 40 chips fixed before "
+        "the first look. `strong-drift-schedule-40chips.json` measures the default scenario "
+        "again, on the same 40 chips, with the `schedule` rule (which the earlier files predate) "
+        "among the rules: agents retrained with today's code, the same seeds and defaults, every "
+        "rule retuned. "
+        "A file recorded with `--skip oracle` says so in the oracle column. In brackets after "
+        "a margin: how many seeds beat that rule beyond the CI on their own.",
         "",
     ]
     header = [
