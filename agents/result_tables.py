@@ -449,14 +449,41 @@ def _training() -> list[str]:
 
 
 def _default_run() -> list[str]:
-    data = _load(RESULTS / "default" / "summary.json")
-    run = data["run_config"]["args"]
+    return _evaluation("default")
+
+
+def _trained_with(run: dict) -> str:
+    """How the evaluated agent was trained, in words, from its run folder's config."""
+    args, result = run["args"], run.get("result") or {}
+    if args.get("network", "paper") == "paper" and not args.get("init_from"):
+        return f"`train_agent.py` defaults, scenario `{args['scenario']}`"
+    parts = [f"--network {args['network']}", f"--dataset {args['dataset']}"]
+    if args.get("policy_net", "mlp") != "mlp":
+        parts.append(f"--policy-net {args['policy_net']}")
+    if args.get("init_from"):
+        parts.append(f"--init-from {args['init_from']}")
+    if args.get("max_minutes") is not None:
+        parts.append(f"--max-minutes {args['max_minutes']:g}")
+    steps = result.get("num_timesteps")
+    done = f", {steps:,} PPO steps" if steps is not None else ""
+    return f"`train_agent.py {' '.join(parts)}`, scenario `{args['scenario']}`{done}"
+
+
+def _evaluation(folder: str) -> list[str]:
+    """The table of an ``evaluate.py --out docs/results/FOLDER`` run."""
+    data = _load(RESULTS / folder / "summary.json")
+    run = data["run_config"]
     chips = sorted(int(c) for c in data["chips"].values())
     split = data["configurations"]["main"]["env_resolved"]["eval_split"]
+    given = data["args"]
+    options = f"--model {given['model']} --episodes {given['episodes']}"
+    if given.get("policies"):
+        options += f" --policies {given['policies']}"
+    if given.get("heuristic_params"):
+        options += f" --heuristic-params {given['heuristic_params']}"
     lines = [
-        f"`docs/results/default/summary.json`: `python evaluate.py --model {data['args']['model']} "
-        f"--episodes {data['args']['episodes']} --out {data['args']['out']}`; training seed "
-        f"{run['seed']} (`train_agent.py` defaults, scenario `{run['scenario']}`); "
+        f"`docs/results/{folder}/summary.json`: `python evaluate.py {options} --out "
+        f"{given['out']}`; training seed {run['args']['seed']} ({_trained_with(run)}); "
         f"{_chips(chips)}; scored on the evaluation images (the `{split}` split). Return with "
         "its 95% CI over the episodes (not paired).",
         "",
@@ -601,18 +628,22 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "schedule-gap": lambda: speed_tables.schedule_gap(RESULTS),
     "resnet-rules": lambda: speed_tables.resnet_rules(RESULTS),
 }
-"""The named tables; ``run:FILE`` adds one per policy-quality file."""
+"""The named tables; ``run:FILE`` adds one per policy-quality file, ``evaluate:FOLDER`` one
+per ``evaluate.py --out docs/results/FOLDER`` run."""
 
 
 def render(name: str) -> str:
     """The Markdown of table ``name`` (without its markers)."""
     if name.startswith("run:"):
         lines = _run_table(name[len("run:") :])
+    elif name.startswith("evaluate:"):
+        lines = _evaluation(name[len("evaluate:") :])
     elif name in TABLES:
         lines = TABLES[name]()
     else:
         raise ValueError(
-            f"unknown results table {name!r}: use one of {', '.join(TABLES)} or run:FILE"
+            f"unknown results table {name!r}: use one of {', '.join(TABLES)}, run:FILE or "
+            "evaluate:FOLDER"
         )
     return "\n".join(lines) + "\n"
 
