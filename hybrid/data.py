@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
-from torchvision.datasets import CIFAR10
-from torchvision.datasets.utils import extract_archive
 
 from hybrid.tasks import Task, check_tasks
 
@@ -507,7 +504,8 @@ def require_dataset(name: str, data_dir: str | Path | None = None) -> None:
     _check_name(name)
     if name == "cifar10":
         root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-        if not _CIFAR10Files.files_present(root) and not (root / CIFAR10.filename).is_file():
+        files = _cifar10_files()
+        if not files.CIFAR10Files.files_present(root) and not (root / files.ARCHIVE).is_file():
             raise DatasetNotFoundError(_cifar10_missing_message(root))
 
 
@@ -569,42 +567,21 @@ def _load_digits(seed: int, upsample: bool) -> DatasetBundle:
     )
 
 
-class _CIFAR10Files(CIFAR10):
-    """torchvision's CIFAR-10 reader with the md5 checks relaxed to "all batch files exist".
+def _cifar10_files() -> Any:
+    """:mod:`hybrid.cifar10_files`, imported on first use: it imports torchvision's datasets,
+    which pull in ``torch._dynamo`` (about 160 MB resident and a second and a half of import
+    time in every process), and only CIFAR-10 needs them."""
+    from hybrid import cifar10_files
 
-    The pickle parsing stays torchvision's; only the checksum test is replaced, so that a
-    small file in the real format (as the tests write) loads too.
-    """
-
-    @classmethod
-    def required_files(cls) -> list[str]:
-        """Names of the files that must exist under ``cifar-10-batches-py/``."""
-        batches = [file_name for file_name, _md5 in cls.train_list + cls.test_list]
-        return [*batches, cls.meta["filename"]]
-
-    @classmethod
-    def files_present(cls, root: Path) -> bool:
-        """Whether every required file exists under ``root/cifar-10-batches-py/``."""
-        folder = root / cls.base_folder
-        return all((folder / file_name).is_file() for file_name in cls.required_files())
-
-    def _check_integrity(self) -> bool:
-        return self.files_present(Path(self.root))
-
-    def _load_meta(self) -> None:
-        # torchvision's _load_meta without its md5 check.
-        path = Path(self.root) / self.base_folder / self.meta["filename"]
-        with open(path, "rb") as infile:
-            meta = pickle.load(infile, encoding="latin1")
-        self.classes = meta[self.meta["key"]]
-        self.class_to_idx = {class_name: i for i, class_name in enumerate(self.classes)}
+    return cifar10_files
 
 
 def _cifar10_missing_message(root: Path, download_error: str = "") -> str:
     """One line: where CIFAR-10 was looked for and how to put it there."""
     message = (
-        f"CIFAR-10 not found in {root}: download {CIFAR10.filename} from {CIFAR10_URL_PAGE} "
-        f"and extract it there (it must contain {CIFAR10.base_folder}/)"
+        f"CIFAR-10 not found in {root}: download {_cifar10_files().ARCHIVE} from "
+        f"{CIFAR10_URL_PAGE} and extract it there (it must contain "
+        f"{_cifar10_files().FOLDER}/)"
     )
     if download_error:
         message += f"; the download failed: {download_error}"
@@ -617,25 +594,26 @@ def _cifar10_missing_message(root: Path, download_error: str = "") -> str:
 
 
 def _ensure_cifar10_files(root: Path, download: bool) -> None:
-    if _CIFAR10Files.files_present(root):
+    files = _cifar10_files()
+    if files.CIFAR10Files.files_present(root):
         return
-    archive = root / CIFAR10.filename
+    archive = root / files.ARCHIVE
     if archive.is_file():  # downloaded by hand but not extracted: extracting needs no network
-        extract_archive(str(archive), str(root))
-        if _CIFAR10Files.files_present(root):
+        files.extract_archive(str(archive), str(root))
+        if files.CIFAR10Files.files_present(root):
             return
     if not download:
         raise DatasetNotFoundError(_cifar10_missing_message(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
-        _CIFAR10Files(str(root), train=True, download=True)
+        files.CIFAR10Files(str(root), train=True, download=True)
     except (OSError, RuntimeError) as err:
         raise DatasetNotFoundError(_cifar10_missing_message(root, str(err))) from err
-    if not _CIFAR10Files.files_present(root):
+    if not files.CIFAR10Files.files_present(root):
         raise DatasetNotFoundError(_cifar10_missing_message(root, "files still missing"))
 
 
-def _cifar10_tensors(dataset: CIFAR10) -> tuple[torch.Tensor, torch.Tensor]:
+def _cifar10_tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
     # Whole-array conversion instead of ToTensor per image: HWC uint8 -> CHW uint8; _split
     # then scales to float in [0, 1], the same values as ToTensor.
     images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()
@@ -645,8 +623,9 @@ def _cifar10_tensors(dataset: CIFAR10) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _load_cifar10(root: Path, download: bool, seed: int) -> DatasetBundle:
     _ensure_cifar10_files(root, download)
-    train_set = _CIFAR10Files(str(root), train=True)
-    test_set = _CIFAR10Files(str(root), train=False)
+    reader = _cifar10_files().CIFAR10Files
+    train_set = reader(str(root), train=True)
+    test_set = reader(str(root), train=False)
     train_images, train_labels = _cifar10_tensors(train_set)
     test_images, test_labels = _cifar10_tensors(test_set)
 
