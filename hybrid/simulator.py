@@ -105,15 +105,19 @@ class _LRU:
         self.data.move_to_end(key)
         return value
 
-    def put(self, key: Hashable, value: Any) -> None:
+    def put(self, key: Hashable, value: Any) -> bool:
+        """Store ``value``; False if it is not kept (too large for the whole budget)."""
         size = self.size_of(value)
-        if key in self.data or size > self.max_bytes:
-            return  # a value larger than the whole budget would evict everything, then itself
+        if key in self.data:
+            return True
+        if size > self.max_bytes:
+            return False  # a value larger than the whole budget would evict everything, then itself
         self.data[key] = value
         self.bytes += size
         while self.bytes > self.max_bytes and len(self.data) > 1:
             _, old = self.data.popitem(last=False)
             self.bytes -= self.size_of(old)
+        return True
 
     def clear(self) -> None:
         self.data.clear()
@@ -592,14 +596,16 @@ class CachedEvaluator:
         # evaluation batches', whose larger prepared inputs would evict them.
         probe = input_key[0] == "probe"
         prepared = self._probe_prepared.get(input_key) if probe else self._prepared.get(input_key)
+        kept = True
         if prepared is None:
             prepared = fast_analog.prepare_input(module, x)
             if probe:
                 self._probe_prepared[input_key] = prepared
             else:
-                self._prepared.put(input_key, prepared)
+                kept = self._prepared.put(input_key, prepared)
             self.stats.input_preparations += 1
-        return fast_analog.analog_forward(module, prepared)
+        # An input too large to keep is used once: its rows may take a later round's values.
+        return fast_analog.analog_forward(module, prepared, consume=not kept)
 
     def _set_tile(self, index: int, state: tuple[int, float]) -> None:
         """Put layer ``index``'s tiles into ``state`` (programming event, age)."""

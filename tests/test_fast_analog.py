@@ -198,3 +198,43 @@ def test_the_one_time_dispatch_check_implies_the_per_shape_one(
     # A column-major view (one image) or a weight without grad is not the folded row-major mm.
     assert not fast_analog.matmul_folds_to_one_mm(torch.float32, True, 1)
     assert not fast_analog.matmul_folds_to_one_mm(torch.float32, False, 2)
+
+
+@pytest.mark.parametrize("kind", ["conv1-cifar", "conv-split-channels", "linear"])
+def test_a_consumed_input_gives_aihwkits_output_through_every_bound_management_round(
+    kind: str,
+) -> None:
+    """With ``consume=True`` a later bound-management round requantises into the prepared
+    rows; large weights make the outputs clip so that such rounds happen: still AIHWKit's
+    output and generator state, bit for bit."""
+    digital, x, tile_size = make_layer(kind)
+    with torch.no_grad():  # every weight and input positive and large: the sums clip
+        digital.weight.fill_(0.9)
+    x = x.abs() + 0.5
+    hardware = get_hardware("paper-pcm").replace(tile_size=tile_size)
+    layer = HybridLayer(digital, hardware)
+    with torch.random.fork_rng():
+        torch.manual_seed(3)
+        layer.set_analog(True)
+    module, rounds, original = layer.analog, [], fast_analog._matmul
+
+    def counting(*args, **kwargs):
+        rounds.append(1)
+        return original(*args, **kwargs)
+
+    fast_analog._matmul = counting
+    try:
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(5)
+            expected = module(x)
+            state_after_aihwkit = torch.get_rng_state()
+            torch.manual_seed(5)
+            actual = fast_analog.analog_forward(
+                module, fast_analog.prepare_input(module, x), consume=True
+            )
+            assert torch.equal(torch.get_rng_state(), state_after_aihwkit)
+    finally:
+        fast_analog._matmul = original
+    assert torch.equal(actual, expected), (actual - expected).abs().max()
+    tiles = sum(len(row) for row in fast_analog._tile_grid(module)[1])
+    assert len(rounds) > tiles  # at least one tile took a second round
