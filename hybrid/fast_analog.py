@@ -32,9 +32,9 @@ operation whose bits depend on how it is called (the BLAS picks its kernel, henc
 summation order, by layout): AIHWKit's ``unfolded @ weight.T`` with the tile's weight
 parameter makes ``torch.matmul`` copy the unfolded input to row-major and call one ``mm``,
 and that ``mm`` is what runs here, on rows already row-major. Rather than rely on that
-dispatch rule, :func:`matmul_folds_to_one_mm` watches torch dispatch it once (which aten
-operations ``torch.matmul`` runs for that layout: one ``mm`` on a row-major copy, and no
-``bmm``); where it does not, :func:`row_major_matmul_is_exact` compares the two products once
+dispatch rule, :func:`matmul_folds_to_one_mm` watches torch run it once (which operations
+``torch.matmul`` runs for that layout: one ``mm`` on a row-major copy, and no ``bmm``); where
+it does not, :func:`row_major_matmul_is_exact` compares the two products once
 per shape on this machine, and AIHWKit's layout is used if they differ.
 
 Anything the fast path does not reproduce (training mode, learned input ranges, input noise,
@@ -684,26 +684,28 @@ def matmul_folds_to_one_mm(
     same call on the same values, whatever P, K and the output width. Torch's rule
     (``should_fold`` in ATen's ``matmul``) folds when the weight requires grad; whether the
     folded input is a row-major copy depends only on N being 1 (a view then, column-major) or
-    more. Observed once per dtype, ``requires_grad`` flag and ``batch`` (give ``min(N, 2)``) by
-    recording the aten operations torch dispatches on a tiny input, rather than trusted;
-    :func:`row_major_matmul_is_exact` is the per-shape check where it does not hold.
+    more. Observed once per dtype, ``requires_grad`` flag and ``batch`` (give ``min(N, 2)``) on
+    a tiny input, rather than trusted: the autograd graph of the product names the operations
+    torch ran (one ``mm``, whose saved left operand is contiguous). A weight without grad leaves
+    no graph to read: False, and :func:`row_major_matmul_is_exact` is the per-shape check.
     """
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    products: list[tuple[str, bool]] = []
-
-    class _Record(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-            name = str(func.overloadpacket.__name__)
-            if name in ("mm", "bmm", "addmm", "baddbmm", "matmul", "mv", "dot"):
-                products.append((name, bool(args[0].is_contiguous())))
-            return func(*args, **(kwargs or {}))
-
+    if not requires_grad:
+        return False
     generator = torch.Generator().manual_seed(0)
     unfolded = torch.randn((batch, 5, 3), generator=generator, dtype=dtype).transpose(1, 2)
-    weight = torch.nn.Parameter(
-        torch.randn((4, 5), generator=generator, dtype=dtype), requires_grad=requires_grad
+    weight = torch.nn.Parameter(torch.randn((4, 5), generator=generator, dtype=dtype))
+    with torch.enable_grad():
+        out = unfolded @ weight.T
+    products, stack = [], [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if type(node).__name__ in ("MmBackward0", "BmmBackward0", "AddmmBackward0"):
+            products.append(node)
+        stack.extend(function for function, _ in node.next_functions)
+    return (
+        len(products) == 1
+        and type(products[0]).__name__ == "MmBackward0"
+        and bool(products[0]._saved_self.is_contiguous())
     )
-    with torch.no_grad(), _Record():
-        unfolded @ weight.T
-    return products == [("mm", True)]
