@@ -448,10 +448,6 @@ def _training() -> list[str]:
 # ----------------------------------------------------------------------- the default run
 
 
-def _default_run() -> list[str]:
-    return _evaluation("default")
-
-
 def _trained_with(run: dict) -> str:
     """How the evaluated agent was trained, in words, from its run folder's config."""
     args, result = run["args"], run.get("result") or {}
@@ -619,7 +615,7 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "policy-quality-evaluation": lambda: _policy_quality(unseen=False),
     "policy-quality-stronger-drift": _stronger_drift,
     "training-time": _training,
-    "default-run": _default_run,
+    "default-run": lambda: _evaluation("default"),
     "generalisation": _generalisation,
     "three-tasks": _three_tasks,
     "three-tasks-sweep": _three_tasks_sweep,
