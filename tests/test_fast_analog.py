@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from hybrid import fast_analog
+from hybrid import fast_analog, matmul_layout
 from hybrid.hardware import HARDWARE_PRESETS, HardwareConfig, get_hardware
 from hybrid.layers import HybridLayer
 
@@ -193,11 +193,11 @@ def test_the_one_time_dispatch_check_implies_the_per_shape_one(
 ) -> None:
     # The dispatch check stands in for the per-shape product comparison: where it says the
     # product folds into one row-major mm, the two products agree bit for bit at every shape.
-    assert fast_analog.matmul_folds_to_one_mm(torch.float32, True, min(n, 2))
-    assert fast_analog.row_major_matmul_is_exact(n, positions, k, out, torch.float32, True)
+    assert matmul_layout.matmul_folds_to_one_mm(torch.float32, True, min(n, 2))
+    assert matmul_layout.row_major_matmul_is_exact(n, positions, k, out, torch.float32, True)
     # A column-major view (one image) or a weight without grad is not the folded row-major mm.
-    assert not fast_analog.matmul_folds_to_one_mm(torch.float32, True, 1)
-    assert not fast_analog.matmul_folds_to_one_mm(torch.float32, False, 2)
+    assert not matmul_layout.matmul_folds_to_one_mm(torch.float32, True, 1)
+    assert not matmul_layout.matmul_folds_to_one_mm(torch.float32, False, 2)
 
 
 @pytest.mark.parametrize("kind", ["conv1-cifar", "conv-split-channels", "linear"])
