@@ -20,6 +20,7 @@ NAME is one of :data:`TABLES`, or ``run:FILE`` for the policy table of one
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 import tyro
 
 from agents import speed_tables
+from agents.train_config import TrainConfig
 from envs.chips import TEST_CHIP_OFFSET
 
 RESULTS = Path("docs/results")
@@ -449,20 +451,18 @@ def _training() -> list[str]:
 
 
 def _trained_with(run: dict) -> str:
-    """How the evaluated agent was trained, in words, from its run folder's config."""
-    args, result = run["args"], run.get("result") or {}
-    if args.get("network", "paper") == "paper" and not args.get("init_from"):
+    """How the evaluated agent was trained: the options among network, dataset, policy_net,
+    init_from and max_minutes that differ from ``train_agent.py``'s defaults, and its steps."""
+    args, defaults = run["args"], dataclasses.asdict(TrainConfig())
+    shown = ("network", "dataset", "policy_net", "init_from", "max_minutes")
+    changed = {key: args[key] for key in shown if args.get(key) not in (None, defaults[key])}
+    if not changed:
         return f"`train_agent.py` defaults, scenario `{args['scenario']}`"
-    parts = [f"--network {args['network']}", f"--dataset {args['dataset']}"]
-    if args.get("policy_net", "mlp") != "mlp":
-        parts.append(f"--policy-net {args['policy_net']}")
-    if args.get("init_from"):
-        parts.append(f"--init-from {args['init_from']}")
-    if args.get("max_minutes") is not None:
-        parts.append(f"--max-minutes {args['max_minutes']:g}")
-    steps = result.get("num_timesteps")
+    plain = {k: format(v, "g") if isinstance(v, float) else v for k, v in changed.items()}
+    words = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in plain.items())
+    steps = (run.get("result") or {}).get("num_timesteps")
     done = f", {steps:,} PPO steps" if steps is not None else ""
-    return f"`train_agent.py {' '.join(parts)}`, scenario `{args['scenario']}`{done}"
+    return f"`train_agent.py {words}`, scenario `{args['scenario']}`{done}"
 
 
 def _evaluation(folder: str) -> list[str]:

@@ -417,12 +417,9 @@ def train(config: TrainConfig, extra_callbacks: Sequence[BaseCallback] = ()) -> 
         ),
         *extra_callbacks,
     ]
-    budget = (
-        WallClockBudget(began, config.max_minutes * 60.0)
-        if config.max_minutes is not None
-        else None
-    )
-    if budget is not None:
+    budget = None
+    if config.max_minutes is not None:
+        budget = WallClockBudget(began, config.max_minutes * 60.0)
         callbacks.append(budget)
     run["result"] = {"status": "running", "num_timesteps": model.num_timesteps}
     write_run_config(out, run)

@@ -578,10 +578,10 @@ def _cifar10_files() -> Any:
 
 def _cifar10_missing_message(root: Path, download_error: str = "") -> str:
     """One line: where CIFAR-10 was looked for and how to put it there."""
+    files = _cifar10_files()
     message = (
-        f"CIFAR-10 not found in {root}: download {_cifar10_files().ARCHIVE} from "
-        f"{CIFAR10_URL_PAGE} and extract it there (it must contain "
-        f"{_cifar10_files().FOLDER}/)"
+        f"CIFAR-10 not found in {root}: download {files.ARCHIVE} from {CIFAR10_URL_PAGE} and "
+        f"extract it there (it must contain {files.FOLDER}/)"
     )
     if download_error:
         message += f"; the download failed: {download_error}"

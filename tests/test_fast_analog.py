@@ -4,6 +4,9 @@ ages, output values, memory layout and the random draws consumed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import torch
 from torch import nn
@@ -85,6 +88,24 @@ def assert_same_forward(layer: HybridLayer, x: torch.Tensor, seed: int) -> None:
     assert torch.equal(state_after_fast, state_after_aihwkit)
 
 
+@contextmanager
+def counted_products() -> Iterator[list[int]]:
+    """A list that gains one entry per analog matrix product (one per bound-management round
+    and tile) while the context is open."""
+    rounds: list[int] = []
+    original = fast_analog._matmul
+
+    def counting(*args, **kwargs):
+        rounds.append(1)
+        return original(*args, **kwargs)
+
+    fast_analog._matmul = counting
+    try:
+        yield rounds
+    finally:
+        fast_analog._matmul = original
+
+
 @pytest.mark.parametrize("preset", list(HARDWARE_PRESETS))
 @pytest.mark.parametrize("kind", LAYER_KINDS)
 def test_fast_forward_is_aihwkits_bit_for_bit(kind: str, preset: str) -> None:
@@ -128,18 +149,8 @@ def test_clipping_outputs_take_the_same_bound_management_rounds() -> None:
         torch.manual_seed(0)
         layer.set_analog(True)
     x = torch.ones(3, 64)
-    rounds = []
-    original = fast_analog._matmul
-
-    def counting(*args, **kwargs):
-        rounds.append(1)
-        return original(*args, **kwargs)
-
-    fast_analog._matmul = counting
-    try:
+    with counted_products() as rounds:
         assert_same_forward(layer, x, seed=0)
-    finally:
-        fast_analog._matmul = original
     assert len(rounds) >= 3
 
 
@@ -216,14 +227,8 @@ def test_a_consumed_input_gives_aihwkits_output_through_every_bound_management_r
     with torch.random.fork_rng():
         torch.manual_seed(3)
         layer.set_analog(True)
-    module, rounds, original = layer.analog, [], fast_analog._matmul
-
-    def counting(*args, **kwargs):
-        rounds.append(1)
-        return original(*args, **kwargs)
-
-    fast_analog._matmul = counting
-    try:
+    module = layer.analog
+    with counted_products() as rounds:
         with torch.no_grad(), torch.random.fork_rng():
             torch.manual_seed(5)
             expected = module(x)
@@ -233,8 +238,6 @@ def test_a_consumed_input_gives_aihwkits_output_through_every_bound_management_r
                 module, fast_analog.prepare_input(module, x), consume=True
             )
             assert torch.equal(torch.get_rng_state(), state_after_aihwkit)
-    finally:
-        fast_analog._matmul = original
     assert torch.equal(actual, expected), (actual - expected).abs().max()
     tiles = sum(len(row) for row in fast_analog._tile_grid(module)[1])
     assert len(rounds) > tiles  # at least one tile took a second round
