@@ -164,6 +164,7 @@ def tune_schedule(
     max_rounds: int = 3,
     log: Callable[[str], None] | None = None,
     start: Mapping[str, Any] | None = None,
+    max_settings: int | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The best schedule by coordinate descent on ``evaluate`` (a setting's mean return on the
     training chips).
@@ -176,7 +177,10 @@ def tune_schedule(
     reprogram action and the timeline is linear, so a period means a fixed interval) each
     analog layer's reprogramming period (``REPROGRAM_PERIODS``) is descended the same way after
     its step count. A change is kept only if it improves the mean return by more than 1e-9
-    (ties keep the earlier value).
+    (ties keep the earlier value). With ``max_settings`` (a tuning budget: settings evaluated,
+    each one episode per reset seed) the descent stops when that many were evaluated and
+    returns the best so far; on a deep network a full round costs hours, and the layers are
+    visited in order of the energy they save, so a budget spends it where the most is at stake.
 
     Returns:
         the best setting (``make_policy("schedule", env, **setting)``) and one row per
@@ -196,10 +200,17 @@ def tune_schedule(
         periods.update(start.get("reprogram_every", {}) or {})
     rows: list[dict[str, Any]] = []
     cache: dict[tuple, float] = {}
+    if max_settings is not None and max_settings < 1:
+        raise ValueError(f"max_settings must be at least 1, got {max_settings}")
+
+    class _BudgetSpent(Exception):
+        """The budget of evaluated settings is spent."""
 
     def score() -> float:
         key = (tuple(steps.values()), tuple(periods.values()))
         if key not in cache:
+            if max_settings is not None and len(rows) >= max_settings:
+                raise _BudgetSpent
             setting = {"analog_steps": dict(steps), "reprogram_every": dict(periods)}
             start = time.perf_counter()
             cache[key] = float(evaluate(setting))
@@ -208,26 +219,32 @@ def tune_schedule(
 
     def descend(values: dict[str, int], layer: str, candidates: Sequence[int]) -> None:
         best_value, best = values[layer], score()
-        for candidate in candidates:
-            values[layer] = candidate
-            value = score()
-            if value > best + 1e-9:
-                best_value, best = candidate, value
-        values[layer] = best_value
+        try:
+            for candidate in candidates:
+                values[layer] = candidate
+                value = score()
+                if value > best + 1e-9:
+                    best_value, best = candidate, value
+        finally:  # the budget ran out mid-layer: keep the best value seen
+            values[layer] = best_value
 
-    for round_index in range(max_rounds):
-        before = (dict(steps), dict(periods))
-        for layer in order:
-            descend(steps, layer, schedule_candidates(n_steps))
-            if reprogram and steps[layer] > 1:
-                descend(periods, layer, [p for p in REPROGRAM_PERIODS if p < steps[layer]])
-            elif periods[layer]:
-                periods[layer] = 0
+    try:
+        for round_index in range(max_rounds):
+            before = (dict(steps), dict(periods))
+            for layer in order:
+                descend(steps, layer, schedule_candidates(n_steps))
+                if reprogram and steps[layer] > 1:
+                    descend(periods, layer, [p for p in REPROGRAM_PERIODS if p < steps[layer]])
+                elif periods[layer]:
+                    periods[layer] = 0
+            if log is not None:
+                refresh = f" reprogram every {periods}" if reprogram else ""
+                log(f"  round {round_index + 1}: {steps}{refresh} return {score():.3f}")
+            if (steps, periods) == before:
+                break
+    except _BudgetSpent:
         if log is not None:
-            refresh = f" reprogram every {periods}" if reprogram else ""
-            log(f"  round {round_index + 1}: {steps}{refresh} return {score():.3f}")
-        if (steps, periods) == before:
-            break
+            log(f"  budget of {max_settings} settings spent: {steps} return {score():.3f}")
     setting: dict[str, Any] = {"analog_steps": dict(steps)}
     if any(periods.values()):
         setting["reprogram_every"] = dict(periods)

@@ -102,6 +102,9 @@ class Options:
     """chip_offset of the training pool"""
     policies: str = ""
     """comma-separated; empty: every tunable rule that acts"""
+    schedule_budget: int | None = None
+    """settings the schedule descent may evaluate, each one episode per reset seed (default: no
+    limit; on ResNet-20 a setting costs up to a minute, a full round hours)"""
     out: Path | None = None
     """write the best values (JSON)"""
 
@@ -114,12 +117,17 @@ def mean_return(env: Any, name: str, setting: dict[str, Any], seeds: int) -> flo
     return sum(r.episode_return for r in records) / len(records)
 
 
-def descend(env: Any, name: str, seeds: int) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
-    """Tune a descent rule; prints its rounds and returns its best setting, every setting tried
-    and the wall time."""
+def descend(
+    env: Any, name: str, seeds: int, budget: int | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
+    """Tune a descent rule (at most ``budget`` settings); prints its rounds and returns its
+    best setting, every setting tried and the wall time."""
     start = time.perf_counter()
     best, rows = tune_schedule(
-        env, lambda setting: mean_return(env, name, setting, seeds), log=print
+        env,
+        lambda setting: mean_return(env, name, setting, seeds),
+        log=print,
+        max_settings=budget,
     )
     return best, rows, time.perf_counter() - start
 
@@ -174,7 +182,7 @@ def tune(args: Options, command: list[str]) -> None:
     for name in names:
         if name in DESCENTS:
             print(f"\n{name} (coordinate descent over per-layer step counts)")
-            best, rows, wall = descend(env, name, args.seeds)
+            best, rows, wall = descend(env, name, args.seeds, args.schedule_budget)
             best_settings[name], table[name] = best, rows
             score = max(row["return"] for row in rows)
             print(f"  best {best} return {score:.2f}: {len(rows)} settings in {wall:.1f} s")
@@ -212,6 +220,7 @@ def tune(args: Options, command: list[str]) -> None:
                 "env": kwargs,
                 "chips": [args.chips, args.chips + unwrapped.chip_pool - 1],
                 "seeds": args.seeds,
+                "schedule_budget": args.schedule_budget,
             },
             "sweeps": table,
         }

@@ -70,3 +70,15 @@ def test_tuned_schedule_is_at_least_as_good_as_all_digital_on_its_chips(env):
 def test_every_comparison_lists_the_schedule(script_module):
     assert "schedule" in agents.policy_names(envs.ENV_ID)
     assert "schedule" in script_module("benchmarks/tune_heuristics").DESCENTS
+
+
+def test_a_tuning_budget_stops_the_descent_with_the_best_setting_seen(env):
+    def mean_return(setting):
+        policy = make_policy("schedule", env, **setting)
+        return run_episode(env, policy, seed=0).episode_return
+
+    best, rows = tune_schedule(env, mean_return, max_settings=5)
+    assert len(rows) == 5
+    assert mean_return(best) == pytest.approx(max(row["return"] for row in rows))
+    with pytest.raises(ValueError, match="at least 1"):
+        tune_schedule(env, mean_return, max_settings=0)
