@@ -22,12 +22,17 @@ def test_policy_quality_pools_training_seeds_into_the_headline_and_its_json(
     shutil.copytree(smoke_run, second)
     out = tmp_path / "quality.json"
     argv = ["--model", str(smoke_run), str(second), "--episodes", "2", "--skip", "oracle"]
+    argv += ["--no-generalise"]
     assert policy_quality_main([*argv, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
 
     report = json.loads(out.read_text())
     assert report["command"] == ["benchmarks/policy_quality.py", *argv, "--out", str(out)]
     assert report["episodes"] == 2
+    seed = json.loads((smoke_run / "config.json").read_text())["args"]["seed"]
+    assert report["seeds"] == [seed, seed]  # the copy is the same training seed
+    assert report["generalisation"] is None
+    assert report["targets"][3].endswith("not measured (--no-generalise)")
     pooled = report["pooled"]
     assert [s["run"] for s in pooled["per_seed"]] == [str(smoke_run), str(second)]
     agent = pooled["unseen"]["agent"]
