@@ -12,6 +12,10 @@ A run folder holds::
     heuristics.json      optional: tuned heuristic parameters (benchmarks/tune_heuristics.py
                          --out), which evaluate.py then uses for the heuristics
 
+Agents shipped with the package are run folders too (``model.zip``, ``vecnormalize.pkl`` and
+``config.json``) under ``agents/pretrained/``; wherever a run folder is read, a shipped agent's
+name (``layers-digits``) stands for its folder when no such path exists.
+
 This module is the only one that knows those names. Errors are :class:`RunFolderError`, one
 line that says how to get a usable folder.
 """
@@ -38,6 +42,13 @@ HEURISTICS_FILE = "heuristics.json"
 """Tuned heuristic parameters a run folder may hold (``benchmarks/tune_heuristics.py --out``)."""
 
 
+SHIPPED_DIR = Path(__file__).resolve().parent / "pretrained"
+"""Shipped agents, one run folder each: ``layers-digits`` is the depth-independent layer policy
+(``--policy-net layers``) trained with ``train_agent.py``'s defaults (paper network, embedded
+digits, scenario strong-drift, 50,000 steps, seed 0), the starting point for placing another
+network (``train_agent.py --init-from layers-digits``)."""
+
+
 class RunFolderError(ValueError):
     """A run folder or model file is missing, incomplete or corrupt; the message says the fix."""
 
@@ -47,9 +58,25 @@ def default_run_dir(dataset: str, scenario: str, seed: int) -> Path:
     return Path("runs") / f"{dataset}-{scenario}-seed{seed}"
 
 
-def resolve_run(path: str | Path) -> tuple[Path, Path]:
-    """``(run folder, model file)`` of a run folder or ``model.zip`` path, or a one-line error."""
+def shipped_or_path(path: str | Path) -> Path:
+    """``path``, or the shipped agent of that name (:data:`SHIPPED_DIR`) when no such path
+    exists and one is shipped."""
     path = Path(path)
+    shipped = SHIPPED_DIR / path
+    if not path.exists() and len(path.parts) == 1 and (shipped / MODEL_FILE).exists():
+        return shipped
+    return path
+
+
+def shipped_agents() -> list[str]:
+    """Names of the agents shipped with the package."""
+    return sorted(p.name for p in SHIPPED_DIR.glob("*") if (p / MODEL_FILE).exists())
+
+
+def resolve_run(path: str | Path) -> tuple[Path, Path]:
+    """``(run folder, model file)`` of a run folder, a ``model.zip`` path or a shipped agent's
+    name, or a one-line error."""
+    path = shipped_or_path(path)
     if path.is_dir():
         folder, model = path, path / MODEL_FILE
     elif path.suffix == ".zip":
@@ -57,7 +84,7 @@ def resolve_run(path: str | Path) -> tuple[Path, Path]:
     else:
         raise RunFolderError(
             f"{path} is neither a run folder nor a model.zip: train one with "
-            "`python train_agent.py --out DIR`"
+            f"`python train_agent.py --out DIR` (shipped agents: {', '.join(shipped_agents())})"
         )
     if not model.exists():
         raise RunFolderError(
@@ -70,8 +97,9 @@ def resolve_run(path: str | Path) -> tuple[Path, Path]:
 
 
 def read_run_config(folder: str | Path) -> dict[str, Any]:
-    """The ``config.json`` of a run folder, or a one-line error saying what is missing."""
-    path = Path(folder) / CONFIG_FILE
+    """The ``config.json`` of a run folder (or shipped agent), or a one-line error saying what is
+    missing."""
+    path = shipped_or_path(folder) / CONFIG_FILE
     if not path.exists():
         raise RunFolderError(
             f"{path} is missing: the run folder needs the config.json train_agent.py writes"

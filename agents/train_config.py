@@ -116,8 +116,8 @@ class TrainConfig:
     init_from: Path | None = None
     """start from another run's policy and observation statistics instead of from scratch
     (transfer, e.g. a digits run to the CIFAR-sized digits32 network: same layer count, or any
-    with --policy-net layers); the steps count from 0, and --timesteps 0 saves the transferred
-    agent untouched"""
+    with --policy-net layers; layers-digits names the layer policy shipped with the package); the
+    steps count from 0, and --timesteps 0 saves the transferred agent untouched"""
     imitate: str | None = None
     """warm start: before PPO, fit the new agent to this rule's actions (and its value function
     to the rule's returns) on --imitate-episodes episodes of training chips (agents/imitation.py:

@@ -201,3 +201,22 @@ def test_policy_net_errors_are_one_line(layers_run: Path, tmp_path: Path, cli_er
     )
     message = cli_error(train_main, ["--init-from", str(layers_run), *out])
     assert "trained with --policy-net layers: pass --policy-net layers" in message
+
+
+def test_the_shipped_layer_policy_starts_a_run_by_name(tmp_path: Path, train_main, monkeypatch):
+    """``--init-from layers-digits``: the agent shipped with the package, found by its name
+    from any working directory, carried over unchanged (the pretraining is not the user's)."""
+    from agents.run_folder import SHIPPED_DIR, resolve_run, shipped_agents
+
+    assert "layers-digits" in shipped_agents()
+    monkeypatch.chdir(tmp_path)
+    assert resolve_run("layers-digits")[0] == SHIPPED_DIR / "layers-digits"
+    out = tmp_path / "from-shipped"
+    argv = ["--init-from", "layers-digits", "--policy-net", "layers", "--timesteps", "0"]
+    assert train_main([*argv, "--out", str(out), *FAST]) == 0
+    shipped = agents.load_agent("layers-digits")
+    assert shipped.config["args"]["policy_net"] == "layers"
+    assert shipped.config["result"]["num_timesteps"] >= 50_000
+    source, target = shipped.model, agents.load_agent(out).model
+    for name, value in source.policy.state_dict().items():
+        assert torch.equal(target.policy.state_dict()[name], value)
