@@ -21,8 +21,10 @@ deployment's resolved settings (``Deployment.config``: dataset, scenario, hardwa
 noise and drift scales, timeline, ...), the hardware of every layer's tiles, the chip variation
 the evaluator applies, the model's class, layers and a digest of its weights in memory, digests
 of the calibration images and targets (and the batch's number, part of every seed) and of the
-probe images, and what decides the floats' last bits: the torch, AIHWKit and NumPy versions,
-the CPU's architecture, model name and vector instructions, and the number of torch threads.
+probe images, a digest of the source of the simulation (the ``hybrid`` package) and of the
+measurement (``envs/measurement.py``), so that any change to that code measures afresh, and what
+decides the floats' last bits: the torch, AIHWKit and NumPy versions, the CPU's architecture,
+model name and vector instructions, and the number of torch threads.
 
 Not cached (measured as before): a model the package does not build (``model=`` or
 ``model_factory=``: its forward is the user's code, which no digest describes), a deployment
@@ -33,6 +35,7 @@ with ``HYBRID_CURVE_CACHE=0`` in its environment.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -47,6 +50,7 @@ import aihwkit
 import numpy as np
 import torch
 
+import hybrid
 from hybrid.factory import state_digest, tensor_digest
 from hybrid.pretrain import save_cache
 from hybrid.variation import TileVariation
@@ -100,6 +104,7 @@ def curves_key(deployment: Deployment, measurement: Mapping[str, Any]) -> dict[s
             "targets": tensor_digest(*targets),
         },
         "probe_images": tensor_digest(evaluator.probe_images),
+        "source": _source_digest(),
         "platform": {
             "torch": torch.__version__,
             "aihwkit": aihwkit.__version__,
@@ -114,6 +119,20 @@ def curves_key(deployment: Deployment, measurement: Mapping[str, Any]) -> dict[s
         return json.loads(json.dumps(key))
     except (TypeError, ValueError):  # settings that are not JSON: no key describes them
         return None
+
+
+@functools.cache
+def _source_digest() -> str:
+    """The first 16 hex digits of a SHA-256 over the simulation's source (every module of
+    ``hybrid``, the compiled kernel's included) and the measurement's (``envs/measurement.py``):
+    a checkout whose code differs never reads another's curves."""
+    root = Path(hybrid.__file__).resolve().parent
+    files = sorted(root.rglob("*.py")) + [Path(__file__).resolve().parent / "measurement.py"]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.relative_to(root.parent)}:".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cpu_name() -> str:

@@ -24,9 +24,9 @@ Two ways to measure them, one concept each (:data:`MEASUREMENTS`):
   on disk (:mod:`envs.curve_cache`): a process whose deployment was measured before, by any
   process using the same cache folder (the environment's ``cache_dir``, next to the pretrained
   models), reads back the very floats the measurement gave instead of measuring again. The file
-  is keyed by everything the curves depend on, :data:`CURVES_FORMAT` included (bump it when a
-  change here changes a curve); a user's own model (``model=``, ``model_factory=``) is measured
-  in every process, and ``HYBRID_CURVE_CACHE=0`` turns the cache off.
+  is keyed by everything the curves depend on, this module's source and :data:`CURVES_FORMAT`
+  included; a user's own model (``model=``, ``model_factory=``) is measured in every process,
+  and ``HYBRID_CURVE_CACHE=0`` turns the cache off.
 
 ``"auto"`` (the default) is ``"full"`` up to :data:`FULL_MEASUREMENT_MAX_LAYERS` layers, where
 it is affordable and where every published result of this project was measured, and
@@ -70,7 +70,8 @@ are numbered from 0, so no episode ever reads this chip's draws."""
 
 CURVES_FORMAT = 1
 """Version of the sensitivity curves' measurement, part of their cache key
-(``envs.curve_cache``): bump it whenever a change to this module's code changes a curve."""
+(``envs.curve_cache``, which also digests this module's source and the simulation's): bump it
+whenever a change to other code changes a curve."""
 
 
 def resolve_measurement(measurement: str, n_layers: int) -> str:

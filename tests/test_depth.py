@@ -157,7 +157,9 @@ def test_light_curves_measured_once_are_read_back_as_the_same_floats(tmp_path, m
     assert list(tmp_path.glob(f"*{curve_cache.SUFFIX}")) == [cached]
 
 
-def test_light_curves_of_other_settings_weights_or_chips_are_not_reused(tmp_path) -> None:
+def test_light_curves_of_other_settings_weights_code_or_chips_are_not_reused(
+    tmp_path, monkeypatch
+) -> None:
     first = _small_light_env(tmp_path)
     first.meter._curves.curves()
     drifting = _small_light_env(tmp_path, drift_scale=2.0)
@@ -181,6 +183,9 @@ def test_light_curves_of_other_settings_weights_or_chips_are_not_reused(tmp_path
         deployment, key
     )
     assert curve_cache.curves_key(deployment, {"format": 2}) != key
+    with monkeypatch.context() as patch:  # another checkout's simulation code
+        patch.setattr(curve_cache, "_source_digest", lambda: "0" * 16)
+        assert curve_cache.curves_key(deployment, settings) != key
 
     evaluator = deployment.evaluator
     varied = ChipVariation(drift_sigma=0.2)
