@@ -45,7 +45,7 @@ from hybrid.hardware import HardwareConfig, get_hardware
 from hybrid.layers import check_hybridizable, hybrid_layers, make_hybrid
 from hybrid.models import MTLNetConfig, build_model, layer_specs, model_config_for
 from hybrid.networks import PAPER_NETWORK, check_network, load_or_pretrain_resnet
-from hybrid.pretrain import PretrainConfig, load_or_pretrain
+from hybrid.pretrain import PretrainConfig, default_cache_dir, load_or_pretrain
 from hybrid.simulator import CachedEvaluator, Evaluation
 from hybrid.tasks import Task, check_heads, heads_at_chance, task_targets
 from hybrid.variation import TileVariation
@@ -70,6 +70,9 @@ class Deployment:
             images (``"calibration"``).
         config: the resolved settings, JSON-friendly (what a run folder records).
         tasks: the task of each model head, in head order.
+        curve_cache_dir: the folder the ``"light"`` measurement's sensitivity curves are cached
+            in (``envs.curve_cache``): the model cache's; None: not cached (a model that is not
+            the package's own, or a deployment not built by :func:`build_deployment`).
     """
 
     scenario: Scenario
@@ -81,6 +84,7 @@ class Deployment:
     evaluator: CachedEvaluator
     config: dict[str, Any]
     tasks: tuple[Task, ...] = ()
+    curve_cache_dir: Path | None = None
     _energy_cache: dict[tuple[bool, ...], EnergyReport] = field(default_factory=dict, repr=False)
     _meters: dict[tuple, LayerMeter] = field(default_factory=dict, repr=False)
 
@@ -219,6 +223,8 @@ def build_deployment(
         "calibration_size": calibration_size,
     }
 
+    # The package's own networks, whose forward is its code: their curves can be cached.
+    own_network = model is None and model_factory is None
     bundle = dataset if isinstance(dataset, DatasetBundle) else None
     if model_factory is not None:
         model, factory_data = build_from_factory(model_factory, model_options)
@@ -293,6 +299,11 @@ def build_deployment(
         evaluator,
         config,
         tasks=bundle.tasks,
+        curve_cache_dir=(
+            (Path(cache_dir) if cache_dir is not None else default_cache_dir())
+            if own_network
+            else None
+        ),
     )
     at_chance = heads_at_chance(
         deployment.all_digital.accuracies, task_targets(split), bundle.tasks

@@ -20,7 +20,13 @@ Two ways to measure them, one concept each (:data:`MEASUREMENTS`):
   the layer's own, measured once per deployment: the full measurement at
   :data:`CURVE_POINTS` reference states of a reference chip that is never deployed
   (:data:`REFERENCE_CHIP`), interpolated in the measured noise (:class:`SensitivityCurves`).
-  A step then costs one small analog forward per layer: linear in depth.
+  A step then costs one small analog forward per layer: linear in depth. The curves are kept
+  on disk (:mod:`envs.curve_cache`): a process whose deployment was measured before, by any
+  process using the same cache folder (the environment's ``cache_dir``, next to the pretrained
+  models), reads back the very floats the measurement gave instead of measuring again. The file
+  is keyed by everything the curves depend on, this module's source and :data:`CURVES_FORMAT`
+  included; a user's own model (``model=``, ``model_factory=``) is measured in every process,
+  and ``HYBRID_CURVE_CACHE=0`` turns the cache off.
 
 ``"auto"`` (the default) is ``"full"`` up to :data:`FULL_MEASUREMENT_MAX_LAYERS` layers, where
 it is affordable and where every published result of this project was measured, and
@@ -31,10 +37,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from envs import curve_cache
 from hybrid.simulator import LayerState
 
 Deployment = Any
@@ -59,6 +67,11 @@ spread evenly in log time, first and last included."""
 REFERENCE_CHIP = -1
 """Programming id of the reference chip the sensitivity curves are measured on. Deployed chips
 are numbered from 0, so no episode ever reads this chip's draws."""
+
+CURVES_FORMAT = 1
+"""Version of the sensitivity curves' measurement, part of their cache key
+(``envs.curve_cache``, which also digests this module's source and the simulation's): bump it
+whenever a change to other code changes a curve."""
 
 
 def resolve_measurement(measurement: str, n_layers: int) -> str:
@@ -97,7 +110,8 @@ class SensitivityCurves:
     chip at :data:`CURVE_POINTS` decision times), both measured as ``"full"`` does, plus
     (0, 0); sensitivity is made non-decreasing in noise and interpolated linearly, and beyond
     the largest measured noise extrapolated in proportion to the noise (the observation clips
-    at its maximum anyway). Measured lazily, once per deployment, on first use.
+    at its maximum anyway). Measured lazily, once per deployment, on first use, or read from
+    the cache file of an earlier process that measured them (``envs.curve_cache``).
     """
 
     def __init__(
@@ -109,6 +123,38 @@ class SensitivityCurves:
         self.reference_ages_s = tuple(float(times[i]) for i in picks)
         self._probe_sizes = tuple(int(k) for k in probe_sizes)
         self._curves: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self.loaded_from: Path | None = None
+        """The cache file the curves were read from; None: measured in this process (or not
+        yet)."""
+
+    def curves(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per layer, the curve's noise points and the sensitivity at each (measured, or read
+        from the cache, on first use)."""
+        if self._curves is None:
+            self._curves = self._cached_or_measured()
+        return self._curves
+
+    def _cached_or_measured(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        key = curve_cache.curves_key(
+            self.deployment,
+            {
+                "format": CURVES_FORMAT,
+                "reference_chip": REFERENCE_CHIP,
+                "curve_points": CURVE_POINTS,
+                "reference_ages_s": list(self.reference_ages_s),
+                "probe_sizes": list(self._probe_sizes),
+            },
+        )
+        if key is None:
+            return self._measure()
+        path = curve_cache.curves_file(self.deployment, key)
+        curves = curve_cache.load_curves(path, key, self.deployment.n_layers)
+        if curves is not None:
+            self.loaded_from = path
+            return curves
+        curves = self._measure()
+        curve_cache.save_curves(path, key, curves)
+        return curves
 
     def _measure(self) -> list[tuple[np.ndarray, np.ndarray]]:
         evaluator = self.deployment.evaluator
@@ -127,9 +173,7 @@ class SensitivityCurves:
 
     def predict(self, index: int, noise: float) -> float:
         """Layer ``index``'s sensitivity (nats) at measured ``noise``."""
-        if self._curves is None:
-            self._curves = self._measure()
-        xs, ys = self._curves[index]
+        xs, ys = self.curves()[index]
         if noise <= xs[-1] or xs[-1] <= 0.0:
             return float(np.interp(noise, xs, ys))
         return float(ys[-1] * noise / xs[-1])

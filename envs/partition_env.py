@@ -164,7 +164,7 @@ class HybridPartitionEnv(ControllerView, gym.Env):
       split, 360 digits).
     * ``calibration_size``: training images the observation's per-layer measurements use
       (``noise``, ``sensitivity``), kept apart from the evaluation batch the reward uses.
-    * ``data_dir``, ``cache_dir``: where data and pretrained models live.
+    * ``data_dir``, ``cache_dir``: where data, pretrained models and light curves live.
     * ``cache_mb``: bound of the evaluation caches in MiB (256: a ResNet-20 process near 2 GB).
 
     The decision problem:

@@ -101,6 +101,37 @@ def weights_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """The first 16 hex digits of a SHA-256 over the tensors' dtypes, shapes and values: which
+    images, targets or weights a measurement used."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        _add_tensor(digest, tensor)
+    return digest.hexdigest()[:16]
+
+
+def state_digest(model: nn.Module) -> str:
+    """The first 16 hex digits of a SHA-256 over a model's weights in memory: every parameter
+    and buffer by its plain name, with its dtype, shape and values (an analog tile's state,
+    rebuilt from the digital weights, is left out)."""
+    own = [
+        (plain, tensor)
+        for key, tensor in [*model.named_parameters(), *model.named_buffers()]
+        if (plain := _plain_name(key))
+    ]
+    digest = hashlib.sha256()
+    for name, tensor in sorted(own, key=lambda item: item[0]):
+        digest.update(f"{name}:".encode())
+        _add_tensor(digest, tensor)
+    return digest.hexdigest()[:16]
+
+
+def _add_tensor(digest: Any, tensor: torch.Tensor) -> None:
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    digest.update(f"{flat.dtype}{tuple(tensor.shape)};".encode())
+    digest.update(flat.view(torch.uint8).numpy().tobytes())
+
+
 def _plain_name(name: str) -> str | None:
     """A parameter's name as in the plain torch model (``fc1.weight``), or None for the state
     of an analog tile (rebuilt from the digital weights, never loaded)."""

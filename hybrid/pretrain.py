@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -372,11 +373,16 @@ def cache_file(cache_dir: str | Path | None, name: str, rebuild: bool = False) -
 
 
 def save_cache(path: Path, payload: dict[str, Any]) -> None:
-    """Write a cache file atomically: an interrupted save never leaves a half-written file."""
+    """Write a cache file atomically: an interrupted save never leaves a half-written file, and
+    processes saving the same file at once each write a temporary file of their own (the last
+    one renamed wins; a reader sees one whole file or another)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left over when the save failed
 
 
 def _read_cache(

@@ -402,12 +402,22 @@ class CachedEvaluator:
             raise ValueError(f"batch {name!r} already exists")
         self._batches[name] = (len(self._batches), images, tuple(targets))
 
+    def batch(self, name: str) -> tuple[int, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Batch ``name``'s number (part of the seed of every analog draw on it), images and
+        targets."""
+        if name not in self._batches:
+            raise ValueError(f"unknown batch {name!r}; batches: {', '.join(self._batches)}")
+        return self._batches[name]
+
+    @property
+    def probe_images(self) -> torch.Tensor:
+        """The images :meth:`layer_noise` measures on (the first ``images`` of them)."""
+        return self._probe_source
+
     def evaluate(self, states: Sequence[LayerState], batch: str = "eval") -> Evaluation:
         """Losses and accuracies of every task on ``batch`` with each layer in ``states[i]``."""
         states = self._normalise(states)
-        if batch not in self._batches:
-            raise ValueError(f"unknown batch {batch!r}; batches: {', '.join(self._batches)}")
-        batch_id, images, targets = self._batches[batch]
+        batch_id, images, targets = self.batch(batch)
         memo_key = (batch_id, states)
         cached = self._evaluations.get(memo_key)
         if cached is not None:

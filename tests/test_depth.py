@@ -3,6 +3,8 @@ input kernel (same numbers as torch's passes)."""
 
 from __future__ import annotations
 
+import logging
+
 import gymnasium
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import torch
 from torch import nn
 
 import envs  # noqa: F401 - registers the environments
+from envs import curve_cache
 from envs.measurement import (
     REFERENCE_CHIP,
     exact_sensitivity,
@@ -20,6 +23,7 @@ from hybrid import fast_analog, fused_unfold
 from hybrid.layers import HybridLayer, hybrid_layers
 from hybrid.networks import NETWORKS, check_network, load_or_pretrain_resnet
 from hybrid.resnet import CifarResNet, ResNetConfig, build_resnet
+from hybrid.variation import ChipVariation, TileVariation
 
 
 def test_resnet20_has_the_literatures_shape() -> None:
@@ -69,8 +73,13 @@ def test_auto_measurement_is_full_for_small_networks_and_light_for_deep_ones() -
 
 
 @pytest.fixture(scope="module")
-def light_env():
-    env = gymnasium.make("HybridPartition-v0", scenario="strong-drift", measurement="light")
+def light_env(tmp_path_factory):
+    env = gymnasium.make(
+        "HybridPartition-v0",
+        scenario="strong-drift",
+        measurement="light",
+        cache_dir=tmp_path_factory.mktemp("light"),  # measured here, never read from a cache
+    )
     yield env.unwrapped
     env.close()
 
@@ -99,6 +108,122 @@ def test_light_noise_is_the_noise_on_fewer_images(light_env) -> None:
     few = evaluator.layer_noise(1, state, images=evaluator.probe_size // 2)
     assert few > 0 and whole > 0 and abs(few - whole) / whole < 0.5
     assert evaluator.layer_noise(1, state, images=evaluator.probe_size) == whole
+
+
+def _small_light_env(cache_dir, **options):
+    """The paper's network measured ``"light"`` on few images: the curves in a second."""
+    return gymnasium.make(
+        "HybridPartition-v0",
+        measurement="light",
+        cache_dir=cache_dir,
+        eval_size=64,
+        calibration_size=32,
+        **options,
+    ).unwrapped
+
+
+def _first_observation(env) -> np.ndarray:
+    env.reset(seed=0)
+    actions = np.ones(env.n_layers, dtype=int)
+    actions[::2] = 0
+    return env.step(actions)[0]
+
+
+def _assert_same_curves(a, b) -> None:
+    assert len(a) == len(b)
+    for (xs_a, ys_a), (xs_b, ys_b) in zip(a, b, strict=True):
+        assert xs_a.dtype == xs_b.dtype == np.float64
+        assert np.array_equal(xs_a, xs_b) and np.array_equal(ys_a, ys_b)
+
+
+def test_light_curves_measured_once_are_read_back_as_the_same_floats(tmp_path, monkeypatch) -> None:
+    measured = _small_light_env(tmp_path)
+    measured_observation = _first_observation(measured)
+    assert measured.meter._curves.loaded_from is None
+    (cached,) = tmp_path.glob(f"*{curve_cache.SUFFIX}")
+
+    loaded = _small_light_env(tmp_path)  # a new deployment, as in another process
+    assert loaded.deployment is not measured.deployment
+    loaded_observation = _first_observation(loaded)
+    assert loaded.meter._curves.loaded_from == cached
+    _assert_same_curves(loaded.meter._curves.curves(), measured.meter._curves.curves())
+    assert np.array_equal(loaded_observation, measured_observation)
+
+    monkeypatch.setenv(curve_cache.CURVE_CACHE_ENV, "0")  # measured again, nothing read
+    uncached = _small_light_env(tmp_path)
+    assert np.array_equal(_first_observation(uncached), measured_observation)
+    assert uncached.meter._curves.loaded_from is None
+    _assert_same_curves(uncached.meter._curves.curves(), measured.meter._curves.curves())
+    assert list(tmp_path.glob(f"*{curve_cache.SUFFIX}")) == [cached]
+
+
+def test_light_curves_of_other_settings_weights_code_or_chips_are_not_reused(
+    tmp_path, monkeypatch
+) -> None:
+    first = _small_light_env(tmp_path)
+    first.meter._curves.curves()
+    drifting = _small_light_env(tmp_path, drift_scale=2.0)
+    drifting.meter._curves.curves()
+    assert drifting.meter._curves.loaded_from is None
+    assert len(list(tmp_path.glob(f"*{curve_cache.SUFFIX}"))) == 2
+
+    deployment = first.deployment
+    settings = {"format": 1}
+    key = curve_cache.curves_key(deployment, settings)
+    drift = curve_cache.curves_key(drifting.deployment, settings)["config"]["hardware"]
+    assert drift["drift_scale"] == 2 * key["config"]["hardware"]["drift_scale"]
+    layer = deployment.evaluator.layers[0]
+    with torch.no_grad():
+        layer.digital.weight[0].add_(1e-6)
+    other_weights = curve_cache.curves_key(deployment, settings)
+    with torch.no_grad():
+        layer.digital.weight[0].sub_(1e-6)
+    assert other_weights["model"]["weights"] != key["model"]["weights"]
+    assert curve_cache.curves_file(deployment, other_weights) != curve_cache.curves_file(
+        deployment, key
+    )
+    assert curve_cache.curves_key(deployment, {"format": 2}) != key
+    with monkeypatch.context() as patch:  # another checkout's simulation code
+        patch.setattr(curve_cache, "_source_digest", lambda: "0" * 16)
+        assert curve_cache.curves_key(deployment, settings) != key
+
+    evaluator = deployment.evaluator
+    varied = ChipVariation(drift_sigma=0.2)
+    evaluator.tile_variation = TileVariation(varied, deployment.hardware, deployment.n_layers)
+    assert curve_cache.curves_key(deployment, settings)["chip_variation"]["variation"] == (
+        varied.to_dict()
+    )
+    evaluator.tile_variation = lambda layer, index, programming_id: None  # not described
+    assert curve_cache.curves_key(deployment, settings) is None
+    evaluator.tile_variation = None
+    assert curve_cache.curves_key(deployment, settings) == key
+
+
+def test_light_curves_of_a_users_model_are_measured_not_cached(tmp_path, digits_pretrained) -> None:
+    env = _small_light_env(tmp_path, model=digits_pretrained.instantiate())
+    env.meter._curves.curves()
+    assert env.deployment.curve_cache_dir is None
+    assert not list(tmp_path.glob(f"*{curve_cache.SUFFIX}"))
+
+
+def test_unreadable_light_curves_are_measured_again_and_rewritten(tmp_path, caplog) -> None:
+    measured = _small_light_env(tmp_path).meter._curves.curves()
+    (cached,) = tmp_path.glob(f"*{curve_cache.SUFFIX}")
+    whole = cached.read_bytes()
+    for broken in (b"\x00not a torch file\xff" * 20, whole[: len(whole) // 2]):
+        cached.write_bytes(broken)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="envs.curve_cache"):
+            again = _small_light_env(tmp_path)
+            curves = again.meter._curves.curves()
+        assert again.meter._curves.loaded_from is None
+        _assert_same_curves(curves, measured)
+        (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert str(cached) in warning and "\n" not in warning
+        assert cached.read_bytes() != broken  # rewritten whole
+    reread = _small_light_env(tmp_path)
+    _assert_same_curves(reread.meter._curves.curves(), measured)
+    assert reread.meter._curves.loaded_from == cached
 
 
 RESNET_CONVS = {

@@ -24,6 +24,7 @@ from hybrid.pretrain import (
     accuracy_report,
     load_or_pretrain,
     pretrain,
+    save_cache,
     task_targets,
 )
 from hybrid.simulator import CachedEvaluator
@@ -511,6 +512,31 @@ def test_corrupt_cache_file_is_rebuilt_with_a_warning(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pretrain_module, "pretrain", _refuse_to_train)
         load_or_pretrain(digits_bundle, QUICK, cache_dir=tmp_path, progress=False)
+
+
+def test_cache_saves_never_share_a_temporary_file_and_a_failed_one_leaves_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, written, real_save = tmp_path / "x.pt", [], torch.save
+
+    def recording_save(payload, target):
+        written.append(Path(target))
+        real_save(payload, target)
+
+    monkeypatch.setattr(pretrain_module.torch, "save", recording_save)
+    save_cache(path, {"a": 1})
+    save_cache(path, {"a": 2})  # processes saving at once would each write their own file
+    assert written[0] != written[1] and {p.parent for p in written} == {tmp_path}
+
+    def failing_save(payload, target):
+        Path(target).write_bytes(b"half a file")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(pretrain_module.torch, "save", failing_save)
+    with pytest.raises(OSError, match="no space"):
+        save_cache(path, {"a": 3})
+    assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
+    assert torch.load(path, weights_only=True) == {"a": 2}
 
 
 def test_cache_file_written_for_another_key_is_rebuilt(
