@@ -26,17 +26,24 @@ measurement (``envs/measurement.py``), so that any change to that code measures 
 decides the floats' last bits: the torch, AIHWKit and NumPy versions, the CPU's architecture,
 model name and vector instructions, and the number of torch threads.
 
-Not cached (measured as before): a model the package does not build (``model=`` or
-``model_factory=``: its forward is the user's code, which no digest describes), a deployment
-built without :func:`envs.deployment.build_deployment`, an evaluator with a ``tile_variation``
-other than :class:`hybrid.variation.TileVariation`, settings that are not JSON, and any process
-with ``HYBRID_CURVE_CACHE=0`` in its environment.
+A user's model (``model=`` or ``model_factory=``) is keyed by its weights and by the source
+files of the classes of all its modules (torch's and AIHWKit's own are keyed by their
+versions): editing the file that defines a block measures afresh; a change in code the forward
+calls from elsewhere is not seen (delete the ``.curves.pt`` files, or set
+``HYBRID_CURVE_CACHE=0``).
+
+Not cached (measured as before): a model with a module class whose source file cannot be found
+(defined in a notebook cell or a ``python -c`` string), a deployment built without
+:func:`envs.deployment.build_deployment`, an evaluator with a ``tile_variation`` other than
+:class:`hybrid.variation.TileVariation`, settings that are not JSON, and any process with
+``HYBRID_CURVE_CACHE=0`` in its environment.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -79,6 +86,9 @@ def curves_key(deployment: Deployment, measurement: Mapping[str, Any]) -> dict[s
     variation = evaluator.tile_variation
     if variation is not None and type(variation) is not TileVariation:
         return None
+    model_source = _model_source_digest(evaluator.model)
+    if model_source is None:
+        return None
     batch, images, targets = evaluator.batch("calibration")
     key = {
         "measurement": dict(measurement),
@@ -97,6 +107,7 @@ def curves_key(deployment: Deployment, measurement: Mapping[str, Any]) -> dict[s
             "class": f"{type(evaluator.model).__module__}.{type(evaluator.model).__qualname__}",
             "layers": list(evaluator.layer_names),
             "weights": state_digest(evaluator.model),
+            "source": model_source,
         },
         "calibration": {
             "batch": batch,
@@ -132,6 +143,31 @@ def _source_digest() -> str:
     for path in files:
         digest.update(f"{path.relative_to(root.parent)}:".encode())
         digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+LIBRARY_MODULES = ("torch", "aihwkit")
+"""Packages whose module classes are keyed by the package's version, not by their files."""
+
+
+def _model_source_digest(model: torch.nn.Module) -> str | None:
+    """A digest of the source files defining the classes of ``model``'s modules (outside
+    :data:`LIBRARY_MODULES`), or None when one of them has no readable file."""
+    files: set[str] = set()
+    for module in model.modules():
+        cls = type(module)
+        if cls.__module__.split(".")[0] in LIBRARY_MODULES:
+            continue
+        try:
+            path = inspect.getsourcefile(cls)
+        except (TypeError, OSError):  # a built-in or a class with no file
+            return None
+        if path is None or not Path(path).is_file():
+            return None
+        files.add(str(Path(path).resolve()))
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -71,8 +71,8 @@ class Deployment:
         config: the resolved settings, JSON-friendly (what a run folder records).
         tasks: the task of each model head, in head order.
         curve_cache_dir: the folder the ``"light"`` measurement's sensitivity curves are cached
-            in (``envs.curve_cache``): the model cache's; None: not cached (a model that is not
-            the package's own, or a deployment not built by :func:`build_deployment`).
+            in (``envs.curve_cache``): the model cache's; None: not cached (a deployment not
+            built by :func:`build_deployment`).
     """
 
     scenario: Scenario
@@ -223,8 +223,6 @@ def build_deployment(
         "calibration_size": calibration_size,
     }
 
-    # The package's own networks, whose forward is its code: their curves can be cached.
-    own_network = model is None and model_factory is None
     bundle = dataset if isinstance(dataset, DatasetBundle) else None
     if model_factory is not None:
         model, factory_data = build_from_factory(model_factory, model_options)
@@ -299,11 +297,7 @@ def build_deployment(
         evaluator,
         config,
         tasks=bundle.tasks,
-        curve_cache_dir=(
-            (Path(cache_dir) if cache_dir is not None else default_cache_dir())
-            if own_network
-            else None
-        ),
+        curve_cache_dir=Path(cache_dir) if cache_dir is not None else default_cache_dir(),
     )
     at_chance = heads_at_chance(
         deployment.all_digital.accuracies, task_targets(split), bundle.tasks

@@ -25,8 +25,8 @@ Two ways to measure them, one concept each (:data:`MEASUREMENTS`):
   process using the same cache folder (the environment's ``cache_dir``, next to the pretrained
   models), reads back the very floats the measurement gave instead of measuring again. The file
   is keyed by everything the curves depend on, this module's source and :data:`CURVES_FORMAT`
-  included; a user's own model (``model=``, ``model_factory=``) is measured in every process,
-  and ``HYBRID_CURVE_CACHE=0`` turns the cache off.
+  included (a user's model by its weights and the source files of its module classes), and
+  ``HYBRID_CURVE_CACHE=0`` turns the cache off.
 
 ``"auto"`` (the default) is ``"full"`` up to :data:`FULL_MEASUREMENT_MAX_LAYERS` layers, where
 it is affordable and where every published result of this project was measured, and

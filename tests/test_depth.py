@@ -199,10 +199,26 @@ def test_light_curves_of_other_settings_weights_code_or_chips_are_not_reused(
     assert curve_cache.curves_key(deployment, settings) == key
 
 
-def test_light_curves_of_a_users_model_are_measured_not_cached(tmp_path, digits_pretrained) -> None:
+def test_light_curves_of_a_users_model_are_keyed_by_its_source(
+    tmp_path, digits_pretrained, monkeypatch
+) -> None:
+    """A user's model is cached by its weights and the files defining its module classes;
+    one whose classes have no source file is measured, never cached."""
     env = _small_light_env(tmp_path, model=digits_pretrained.instantiate())
-    env.meter._curves.curves()
-    assert env.deployment.curve_cache_dir is None
+    measured = env.meter._curves.curves()
+    (cached,) = tmp_path.glob(f"*{curve_cache.SUFFIX}")
+    again = _small_light_env(tmp_path, model=digits_pretrained.instantiate())
+    _assert_same_curves(again.meter._curves.curves(), measured)
+    assert again.meter._curves.loaded_from == cached
+    settings = {"format": 1}
+    key = curve_cache.curves_key(again.deployment, settings)
+    assert key["model"]["source"] is not None
+    monkeypatch.setattr(curve_cache.inspect, "getsourcefile", lambda cls: None)
+    assert curve_cache.curves_key(again.deployment, settings) is None
+    cached.unlink()
+    unsourced = _small_light_env(tmp_path, model=digits_pretrained.instantiate())
+    _assert_same_curves(unsourced.meter._curves.curves(), measured)
+    assert unsourced.meter._curves.loaded_from is None
     assert not list(tmp_path.glob(f"*{curve_cache.SUFFIX}"))
 
 
