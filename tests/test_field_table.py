@@ -1,6 +1,7 @@
 """The field's table (``benchmarks/field_table.py``, ``agents.field_table``): which placement and
 tiles are in force at an age, that they are evaluated with the episode's own noise draws, the
-files the benchmark writes and its one-line errors."""
+files the benchmark writes, its one-line errors, and the Markdown table ``make results`` renders.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 import tyro
 
 import envs
+from agents import result_tables
 from agents.evaluation import EpisodeRecord
 from agents.field_table import DEFAULT_POLICIES, check_policies, step_at, tile_states_at
 from agents.training import TrainConfig, train
@@ -222,3 +224,31 @@ def test_bad_input_to_the_benchmark_is_one_line(runs, tmp_path, cli_error, scrip
     assert "unknown policy 'oracle2'" in cli_error(main, [*base, "--policies", "ppo,oracle2"])
     assert "--chips must be an integer >= 2" in cli_error(main, [*base, "--chips", "1"])
     assert not (tmp_path / "t.json").exists()
+
+
+def test_make_results_renders_the_table_from_the_json(table, tmp_path, monkeypatch):
+    _, data, out = table
+    folder = tmp_path / "results" / "digits"
+    folder.mkdir(parents=True)
+    shutil.copy(out, folder / "field-table.json")
+    monkeypatch.setattr(result_tables, "RESULTS", tmp_path / "results")
+    name = "field:digits/field-table"
+    text = f"<!-- results:{name} -->\nstale\n<!-- /results:{name} -->"
+    rendered = result_tables.regenerate(text)
+    assert "stale" not in rendered
+    lines = rendered.splitlines()
+    note = lines[2]
+    assert note.startswith(
+        "`docs/results/digits/field-table.json`: `python benchmarks/field_table.py"
+    )
+    assert "training seeds 0, 1 pooled by chip" in note and "test split" in note
+    assert "2 held-out chips, 1000-1001" in note
+    header = next(line for line in lines if line.startswith("| policy"))
+    assert "| energy, 1d | class loss (pp), 1d | group loss (pp), 1d | energy, 30d |" in header
+    rows = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| ")}
+    assert rows["all-digital"].startswith("| all-digital | rule | 1.000 | 0.00 | 0.00 | 1.000 |")
+    assert {"ppo (2 seeds pooled)", "ppo, seed 0", "ppo, seed 1", "greedy-preview"} <= set(rows)
+    analog = data["policies"]["all-analog"]["ages"][0]["energy_ratio"][0]
+    assert f"| all-analog | rule | {analog:.3f} |" in rows["all-analog"]
+    with pytest.raises(ValueError, match="missing: restore it from git"):
+        result_tables.render("field:digits/absent")
