@@ -13,8 +13,9 @@ the image split. The verdict words are computed from the paired 95% confidence i
 agent's margin (``ppo - it``), never typed: ``beats`` when the lower bound is above 0,
 ``behind`` when the upper bound is below 0, ``ties`` otherwise.
 
-NAME is one of :data:`TABLES`, or ``run:FILE`` for the policy table of one
-``benchmarks/policy_quality.py`` file (``FILE`` relative to ``docs/results/policy_quality/``).
+NAME is one of :data:`TABLES`, ``run:FILE`` for the policy table of one
+``benchmarks/policy_quality.py`` file (``FILE`` relative to ``docs/results/policy_quality/``), or
+``field:FILE`` for a ``benchmarks/field_table.py`` file (``docs/results/FILE.json``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import tyro
 
-from agents import speed_tables
+from agents import field_table, speed_tables
 from agents.train_config import TrainConfig
 from envs.chips import TEST_CHIP_OFFSET
 
@@ -160,14 +161,8 @@ def _pq_split(data: dict, unseen: bool) -> dict:
     run = data["runs"][0]
     if pooled is None:  # one training seed: the run's own margins
         margins = run["unseen_margins"] if unseen else run["margins"]
-        agent = (
-            run["unseen"]["ppo"]
-            if unseen
-            else [
-                run["rows"][0]["return_mean"],
-                run["rows"][0]["return_ci95"],
-            ]
-        )
+        first = run["rows"][0]
+        agent = run["unseen"]["ppo"] if unseen else [first["return_mean"], first["return_ci95"]]
         return {"agent": agent, "margins": margins, "seeds_beyond_ci": None}
     return pooled["unseen" if unseen else "evaluation"]
 
@@ -625,7 +620,7 @@ TABLES: dict[str, Callable[[], list[str]]] = {
     "resnet-rules": lambda: speed_tables.resnet_rules(RESULTS),
 }
 """The named tables; ``run:FILE`` adds one per policy-quality file, ``evaluate:FOLDER`` one
-per ``evaluate.py --out docs/results/FOLDER`` run."""
+per ``evaluate.py --out docs/results/FOLDER`` run, ``field:FILE`` one per field table."""
 
 
 def render(name: str) -> str:
@@ -634,12 +629,14 @@ def render(name: str) -> str:
         lines = _run_table(name[len("run:") :])
     elif name.startswith("evaluate:"):
         lines = _evaluation(name[len("evaluate:") :])
+    elif name.startswith("field:"):
+        lines = field_table.markdown(RESULTS, name[len("field:") :])
     elif name in TABLES:
         lines = TABLES[name]()
     else:
         raise ValueError(
-            f"unknown results table {name!r}: use one of {', '.join(TABLES)}, run:FILE or "
-            "evaluate:FOLDER"
+            f"unknown results table {name!r}: use one of {', '.join(TABLES)}, run:FILE, "
+            "evaluate:FOLDER or field:FILE"
         )
     return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from envs.actions import DIGITAL, REPROGRAM
+from envs.chips import programming_chip
 from envs.observation import RECENT_STEPS
 from envs.rewards import StepMetrics
 from envs.workloads import HOURS_PER_DAY, RequestStream
@@ -106,6 +107,14 @@ class ControllerView:
         """This episode's request stream (None without a workload). Privileged beyond the steps
         already served: policies read the traffic from the observation."""
         return self._stream
+
+    def programming_id(self, chip: int, programming: int) -> int:
+        """The noise realisation a layer's tiles carry after its ``programming``-th programming
+        (0: the first, at t = 0) in an episode on ``chip``: the first entry of its
+        ``hybrid.simulator.LayerState`` (``envs.chips.programming_chip`` in this pool). With an
+        episode's chip and a layer's count of ``info["reprogrammed"]``, the draw it ran with."""
+        varied = self.deployment.scenario.chip_variation is not None
+        return programming_chip(chip, programming, self.chip_offset, self.chip_pool, varied)
 
     @property
     def step_index(self) -> int:

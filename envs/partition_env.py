@@ -12,7 +12,7 @@ import torch
 from gymnasium import spaces
 
 from envs.actions import ANALOG, DIGITAL, REPROGRAM, check_action, n_choices, placement_labels
-from envs.chips import ENV_CHIP_POOL, check_chip, programming_chip
+from envs.chips import ENV_CHIP_POOL, check_chip
 from envs.controller_view import ControllerView, TileState
 from envs.deployment import Deployment, build_deployment
 from envs.observation import ObservationLayout, deployment_features
@@ -555,9 +555,7 @@ class HybridPartitionEnv(ControllerView, gym.Env):
         count = self._programming_count if programming_count is None else programming_count
         step = programmed_step[index]
         programmed_at = 0.0 if step < 0 else float(self._times[step])
-        varied = self.deployment.scenario.chip_variation is not None
-        chip = programming_chip(self._chip, count[index], self.chip_offset, self.chip_pool, varied)
-        return (chip, time_s - programmed_at)
+        return (self.programming_id(self._chip, count[index]), time_s - programmed_at)
 
     def _transition(self, requested: np.ndarray) -> Transition:
         k = self._step
