@@ -3,8 +3,8 @@
 Every command line declares its options as a dataclass parsed by tyro. Library code raises
 ``ValueError`` (``RunFolderError`` is one) or, for missing data, ``DatasetNotFoundError``, with
 one line that names the fix; ``train_agent.py``, ``evaluate.py`` and the benchmarks run their
-work through :func:`run_main`, which turns those into an exit code. A bug (any other exception)
-still shows its traceback.
+work through :func:`run_main` (``hybrid.cli``'s, re-exported here), which turns those into an
+exit code. A bug (any other exception) still shows its traceback.
 """
 
 from __future__ import annotations
@@ -12,38 +12,16 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hybrid.data import DatasetNotFoundError
-
-EXIT_USAGE = 2
-"""Exit code of a configuration error (the code tyro exits with on a bad option)."""
-EXIT_INTERRUPTED = 130
-"""Exit code after Ctrl-C (128 + SIGINT)."""
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, DatasetNotFoundError)
-"""What bad input raises: reported in one line, not as a traceback."""
-
-
-def one_line(error: BaseException) -> str:
-    """The error's message on one line."""
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def run_main(work: Callable[[], Any], interrupted: str = "interrupted") -> int:
-    """Run ``work``; 0 when it returns, ``EXIT_USAGE`` with ``error: <message>`` on standard
-    error for bad input, ``EXIT_INTERRUPTED`` with ``interrupted`` after Ctrl-C."""
-    try:
-        work()
-    except USER_ERRORS as error:
-        print(f"error: {one_line(error)}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(interrupted, file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return 0
+from hybrid.cli import (  # noqa: F401 - the exit machinery, re-exported for every script
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    USER_ERRORS,
+    one_line,
+    run_main,
+)
 
 
 def require(ok: bool, option: str, value: Any, what: str) -> None:

@@ -203,4 +203,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from hybrid.cli import run_main
+
+    sys.exit(run_main(main))

@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import uuid
@@ -77,6 +78,18 @@ class PretrainConfig:
     hardware_aware: bool = False
     task_weights: tuple[float, float] = (1.0, 1.0)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"pretrain {name} must be an integer >= 1, got {value!r}")
+        for name, positive in (("learning_rate", True), ("weight_decay", False)):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and (value > 0 if positive else value >= 0)):
+                bound = "> 0" if positive else ">= 0"
+                raise ValueError(f"pretrain {name} must be a finite number {bound}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -490,4 +503,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from hybrid.cli import run_main
+
+    sys.exit(run_main(main))

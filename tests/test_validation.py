@@ -213,3 +213,19 @@ def test_rgb_array_picture_shows_the_placement_of_each_step(cache_dir) -> None:
     expected = [RENDER_COLOURS[c] for c in (0, 0, 1, 1, 0, 0)]
     assert layer_colours == expected
     assert tuple(picture[centre, 16 + centre]) == RENDER_COLOURS["future"]  # the next step
+
+
+def test_the_simulations_own_command_lines_end_in_one_line(cli_error, tmp_path):
+    """``python -m hybrid.pretrain`` and ``python -m hybrid.networks`` report bad values as
+    the other command lines do: exit code 2 and one line, no traceback."""
+    from hybrid import networks, pretrain
+    from hybrid.cli import run_main
+
+    assert "pretrain epochs must be an integer >= 1, got 0" in cli_error(
+        lambda argv: run_main(lambda: pretrain.main(argv)), ["--epochs", "0"]
+    )
+    message = cli_error(
+        lambda argv: run_main(lambda: networks.main(argv)),
+        ["--dataset", "nosuch", "--cache-dir", str(tmp_path)],
+    )
+    assert "nosuch" in message
