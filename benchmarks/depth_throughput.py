@@ -9,8 +9,8 @@ same machine load), on the environment's evaluation images and one torch thread:
   kernel) against AIHWKit's and the digital layer, on the layer's digital input;
 * environment steps: the first episode on a new chip placing every layer digital (it includes
   the one-time costs: programming, and for a light measurement its sensitivity curves), first
-  in an environment that measures the curves (an empty curve cache) and then in a fresh one
-  that reads them back (what every later process on the machine pays), a later all-digital
+  in a process that measures the curves (an empty curve cache) and then in a fresh one that
+  reads them back (what every later process on the machine pays), a later all-digital
   episode on another new chip, cold steps (random placements, each step's tile states new)
   and warm steps (the same episode again: everything cached);
 * the peak resident memory of the process (one per network) after the environment's episodes,
@@ -25,7 +25,6 @@ Writes a text table and JSON (``--out``, default ``docs/results/depth_throughput
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import multiprocessing
 import platform
@@ -132,26 +131,32 @@ def _layer_times(env: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _measure(label: str, kwargs: dict[str, Any], options: Options) -> dict[str, Any]:
+def _first_episode_measuring_curves(kwargs: dict[str, Any], scenario: str, curves: str) -> float:
+    """Seconds of the first all-digital episode of a process whose light curves are measured
+    (an empty curve cache at ``curves``, which it fills): the first process on a machine."""
+    torch.set_num_threads(1)
+    fused_unfold.available()
+    env = gymnasium.make("HybridPartition-v0", scenario=scenario, **kwargs).unwrapped
+    env.deployment.curve_cache_dir = Path(curves)
+    seconds, _ = _episode(env, chip=0, actions=None)
+    env.close()
+    return seconds
+
+
+def _measure(
+    label: str, kwargs: dict[str, Any], options: Options, curves: str, first_episode_s: float
+) -> dict[str, Any]:
     torch.set_num_threads(1)
     fused_unfold.available()  # compiled or loaded once, before anything is timed
-    with tempfile.TemporaryDirectory() as curves_dir:
-        # The first process on a machine: its light curves measured (an empty curve cache) ...
-        first = gymnasium.make("HybridPartition-v0", scenario=options.scenario, **kwargs).unwrapped
-        first.deployment.curve_cache_dir = Path(curves_dir)
-        first_episode_s, _ = _episode(first, chip=0, actions=None)
-        first.close()
-        del first
-        gc.collect()
-        # ... and every later one: the same deployment, its curves read back from the cache.
-        start = time.perf_counter()
-        env = gymnasium.make("HybridPartition-v0", scenario=options.scenario, **kwargs).unwrapped
-        built_s = time.perf_counter() - start
-        env.deployment.curve_cache_dir = Path(curves_dir)
-        evaluator = env.evaluator
-        with torch.no_grad():
-            digital_s = _best_of(lambda: evaluator.model(evaluator.images))
-        cached_episode_s, _ = _episode(env, chip=0, actions=None)
+    start = time.perf_counter()
+    env = gymnasium.make("HybridPartition-v0", scenario=options.scenario, **kwargs).unwrapped
+    built_s = time.perf_counter() - start
+    # Every later process: the same deployment, its light curves read back from the cache.
+    env.deployment.curve_cache_dir = Path(curves)
+    evaluator = env.evaluator
+    with torch.no_grad():
+        digital_s = _best_of(lambda: evaluator.model(evaluator.images))
+    cached_episode_s, _ = _episode(env, chip=0, actions=None)
     digital_episode_s, _ = _episode(env, chip=1, actions=None)
     rng = np.random.default_rng(0)
     actions = [rng.integers(0, 2, env.n_layers) for _ in range(env.timeline.n_steps)]
@@ -242,10 +247,18 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for label in options.networks:
         print(f"measuring {label} ...", flush=True)
-        # One fresh process per network: its caches and its peak memory are its own.
+        # Fresh processes per network: their caches and peak memory are their own; the first
+        # measures the light curves into an empty cache, the second reads them back.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            results.append(pool.submit(_measure, label, NETWORKS[label], options).result())
+        with tempfile.TemporaryDirectory() as curves:
+            kwargs = NETWORKS[label]
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                first = pool.submit(
+                    _first_episode_measuring_curves, kwargs, options.scenario, curves
+                ).result()
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                measured = pool.submit(_measure, label, kwargs, options, curves, first)
+                results.append(measured.result())
         print(_table(results[-1:]).split("\n\n")[0], flush=True)
     table = _table(results)
     options.out.parent.mkdir(parents=True, exist_ok=True)
